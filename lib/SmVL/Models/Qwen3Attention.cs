@@ -1,0 +1,59 @@
+using SmVL.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SmVL.Models;
+
+/// <summary>
+/// Grouped-query self-attention of Qwen3 (HF `Qwen3Attention`); with q_norm/k_norm absent it is
+/// Llama's. head_dim comes from the config (Qwen3-0.6B: 128 with hidden 1024, 16 heads), q/k are
+/// RMS-normalised per head BEFORE RoPE, query head h reads kv head h / (nH/nKV).
+/// </summary>
+public sealed class Qwen3Attention : nn.Module
+{
+    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+    public readonly RMSNorm? q_norm, k_norm;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public Qwen3Attention(TextConfig c) : base(nameof(Qwen3Attention))
+    {
+        _heads = c.NumAttentionHeads; _kvHeads = c.KeyValueHeads; _headDim = c.HeadDim;
+        q_proj = nn.Linear(c.HiddenSize, _heads * _headDim, hasBias: c.AttentionBias);
+        k_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        v_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        o_proj = nn.Linear(_heads * _headDim, c.HiddenSize, hasBias: c.AttentionBias);
+        if (c.UsesQkNorm)
+        {
+            q_norm = new RMSNorm(_headDim, c.RmsNormEps);
+            k_norm = new RMSNorm(_headDim, c.RmsNormEps);
+        }
+        RegisterComponents();
+    }
+
+    /// <param name="x">(B, T, hidden)</param>
+    /// <param name="mask">additive float mask (B, 1, T, S) or null for plain causal attention</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        using var scope = NewDisposeScope();
+        long B = x.shape[0], T = x.shape[1];
+        var q = q_proj.forward(x).view(B, T, _heads, _headDim);
+        var k = k_proj.forward(x).view(B, T, _kvHeads, _headDim);
+        var v = v_proj.forward(x).view(B, T, _kvHeads, _headDim).transpose(1, 2);
+        if (q_norm is not null) { q = q_norm.forward(q); k = k_norm!.forward(k); }
+        q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);            // (B, H, T, D)
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);            // (B, Hkv, T, D)
+        if (cache is not null) (k, v) = cache.Append(layer, k, v);
+        if (_kvHeads != _heads)
+        {
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+        // Scale is head_dim^-0.5, SDPA's default for a last dim of head_dim.
+        var attn = mask is null
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: T > 1)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        var merged = attn.transpose(1, 2).reshape(B, T, _heads * _headDim);
+        return o_proj.forward(merged).MoveToOuterDisposeScope();
+    }
+}

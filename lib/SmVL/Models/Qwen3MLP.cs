@@ -1,0 +1,26 @@
+using SmVL.Checkpoints;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SmVL.Models;
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)), bias-free (HF `Qwen3MLP`/`LlamaMLP`).</summary>
+public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
+{
+    public readonly Linear gate_proj, up_proj, down_proj;
+
+    public Qwen3MLP(TextConfig c) : base(nameof(Qwen3MLP))
+    {
+        bool bias = c.MlpBias ?? false;
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: bias);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: bias);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: bias);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,30 @@
+using static TorchSharp.torch;
+
+namespace SmVL.Training;
+
+/// <summary>
+/// One micro-batch as the processor produces it: ids/mask/labels (B, T) and pixel values
+/// (B, N, 3, H, W) or null. Labels use −100 for positions that carry no loss; the shift happens in
+/// the loss, as in HF.
+/// </summary>
+public sealed record Batch(Tensor InputIds, Tensor AttentionMask, Tensor Labels, Tensor? PixelValues) : IDisposable
+{
+    /// <summary>Tokens that carry loss after the shift (HF's num_items_in_batch contribution).</summary>
+    public long LabelledTokens => Labels[.., 1..].ne(-100).sum().item<long>();
+
+    public Batch To(Device device) => new(InputIds.to(device), AttentionMask.to(device), Labels.to(device), PixelValues?.to(device));
+
+    public void Dispose()
+    {
+        InputIds.Dispose(); AttentionMask.Dispose(); Labels.Dispose(); PixelValues?.Dispose();
+    }
+}
+
+/// <summary>
+/// Deterministic batches by index: micro-batch i of a run is always the same, so a resumed run
+/// sees exactly the data an uninterrupted one would (the data position is just the step).
+/// </summary>
+public interface IBatchSource
+{
+    Batch Get(long microBatchIndex);
+}

@@ -1,0 +1,25 @@
+using SmVL.Models;
+using static TorchSharp.torch;
+
+namespace SmVL.Training;
+
+/// <summary>
+/// HF's ForCausalLMLoss, summed: logits at position t predict label t+1; −100 is ignored; CE in
+/// float32. Only labelled positions go through the LM head, so the (T × vocab) logits of
+/// unlabelled positions (image tokens, padding, masked prompt) are never materialised.
+/// </summary>
+public static class CausalLMLoss
+{
+    /// <summary>Sum of token cross-entropies over labelled positions (divide by the accumulated token count).</summary>
+    public static Tensor Sum(SmolVLMForConditionalGeneration model, Batch b)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = model.Hidden(b.InputIds, b.PixelValues, b.AttentionMask);          // (B, T, H)
+        var h = hidden[.., ..^1];
+        var y = b.Labels[.., 1..];
+        var keep = y.ne(-100);
+        var logits = model.Logits(h[keep]).to(float32);                                 // (N, vocab)
+        var loss = nn.functional.cross_entropy(logits, y[keep], reduction: nn.Reduction.Sum);
+        return loss.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SmVL.Checkpoints;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SmVL.Training;
+
+/// <summary>
+/// Checkpoints of a run: `checkpoints/step_000050/` with the trainable parameters
+/// (`trainable.safetensors`), the optimizer state (`optimizer.bin`) and `state.json` (step, wall
+/// time). Written to a temp directory and renamed into place, so an interruption never leaves a
+/// half-written checkpoint; the last K are kept. No random numbers are drawn during training
+/// (no dropout; data is indexed by step), so the step is the whole data/RNG position.
+/// </summary>
+public static class TrainState
+{
+    public static string Dir(string runDir) => Path.Combine(runDir, "checkpoints");
+
+    public static void Save(string runDir, long step, IReadOnlyList<(string name, Parameter p)> trainable,
+                            OptimizerHelper optimizer, int keepLast, double elapsedSeconds)
+    {
+        string root = Dir(runDir), final = Path.Combine(root, $"step_{step:D6}"), tmp = final + ".tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        Safetensors.Save(Path.Combine(tmp, "trainable.safetensors"), trainable.Select(t => new KeyValuePair<string, Tensor>(t.name, t.p)));
+        optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
+        File.WriteAllText(Path.Combine(tmp, "state.json"), new JsonObject { ["step"] = step, ["elapsed_s"] = elapsedSeconds }.ToJsonString());
+        if (Directory.Exists(final)) Directory.Delete(final, true);
+        Directory.Move(tmp, final);
+        foreach (var old in Completed(runDir).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
+    }
+
+    /// <summary>Completed checkpoint directories, oldest first.</summary>
+    public static IEnumerable<string> Completed(string runDir) =>
+        Directory.Exists(Dir(runDir))
+            ? Directory.GetDirectories(Dir(runDir), "step_*").Where(d => !d.EndsWith(".tmp") && File.Exists(Path.Combine(d, "state.json"))).OrderBy(d => d)
+            : Enumerable.Empty<string>();
+
+    /// <summary>Restore the latest checkpoint into model + optimizer; returns its step (0 if none).</summary>
+    public static long TryResume(string runDir, nn.Module model, OptimizerHelper optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
+    {
+        var latest = Completed(runDir).LastOrDefault();
+        if (latest is null) return 0;
+        var saved = Safetensors.Load(Path.Combine(latest, "trainable.safetensors"));
+        using (no_grad())
+            foreach (var (name, p) in trainable)
+            {
+                if (!saved.TryGetValue(name, out var t)) throw new CheckpointException($"{latest}: trainable parameter '{name}' missing from the checkpoint");
+                p.copy_(t);
+            }
+        foreach (var t in saved.Values) t.Dispose();
+        optimizer.load_state_dict(Path.Combine(latest, "optimizer.bin"));
+        return JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!["step"]!.GetValue<long>();
+    }
+
+    public static double ElapsedSeconds(string runDir, long step)
+    {
+        var path = Path.Combine(Dir(runDir), $"step_{step:D6}", "state.json");
+        return step > 0 && File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))!["elapsed_s"]!.GetValue<double>() : 0;
+    }
+}

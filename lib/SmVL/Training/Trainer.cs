@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using SmVL.Models;
+using SmVL.Stitching;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SmVL.Training;
+
+/// <summary>Raised when the loss or a gradient is NaN/inf; the last good checkpoint is left in place.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>
+/// The training loop (nanoGPT order: lr → accumulate → clip → step → log → eval → checkpoint).
+/// AdamW over the trainable parameters only; HF's token-weighted loss under gradient
+/// accumulation (the sum over all labelled tokens of the accumulated micro-batches divided by
+/// their count); the pre-clip grad norm and per-module grad norms every step. Checkpoints hold
+/// trainables + optimizer state + step; data is indexed by step, so a resumed run is bitwise the
+/// uninterrupted one on CPU.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly SmolVLMForConditionalGeneration _model;
+    private readonly TrainOptions _o;
+    private readonly string _runDir;
+    private readonly List<(string name, Parameter p)> _trainable;
+    private readonly OptimizerHelper _optimizer;
+    private readonly Func<long, double> _lr;
+
+    public long Step { get; private set; }
+    public List<double> Losses { get; } = new();
+
+    public Trainer(SmolVLMForConditionalGeneration model, TrainOptions options, string runDir)
+    {
+        _model = model; _o = options; _runDir = runDir;
+        _trainable = model.named_parameters().Where(np => np.parameter.requires_grad).Select(np => (np.name, np.parameter)).ToList();
+        if (_trainable.Count == 0) throw new InvalidOperationException("no trainable parameters: apply a freeze policy that leaves something to train");
+        _optimizer = optim.AdamW(_trainable.Select(t => t.p), options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
+        _lr = Schedules.Create(options.Schedule, options.Warmup, options.Steps, options.LearningRate);
+    }
+
+    public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.name).ToList();
+
+    /// <summary>Train until <see cref="TrainOptions.Steps"/> (or <paramref name="maxSteps"/>); resume from the latest checkpoint if asked.</summary>
+    public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
+                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null)
+    {
+        if (resume) Step = TrainState.TryResume(_runDir, _model, _optimizer, _trainable);
+        long stop = Math.Min(_o.Steps, maxSteps ?? long.MaxValue);
+        using var metrics = new MetricsLog(_runDir, Step);
+        var bar = _o.Progress ? new ProgressBar("train", stop, Step) : null;
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = TrainState.ElapsedSeconds(_runDir, Step);
+        _model.train();
+        while (Step < stop)
+        {
+            var row = TrainStep(train);
+            Step++;
+            if (_o.EvalEvery > 0 && eval is not null && (Step % _o.EvalEvery == 0 || Step == stop))
+            {
+                row["eval_loss"] = EvalLoss(eval, _o.EvalBatches);
+                _model.train();
+            }
+            row["elapsed_s"] = elapsedBefore + clock.Elapsed.TotalSeconds;
+            metrics.Write(Step, row);
+            Losses.Add(row["loss"]);
+            onStep?.Invoke(Step, row);
+            bar?.Report(Step, $"loss {row["loss"]:F4}");
+            if (_o.SaveEvery > 0 && (Step % _o.SaveEvery == 0 || Step == stop))
+                TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, row["elapsed_s"]);
+        }
+    }
+
+    private Dictionary<string, double> TrainStep(IBatchSource source)
+    {
+        var t0 = Stopwatch.GetTimestamp();
+        double lr = _lr(Step);
+        foreach (var g in _optimizer.ParamGroups) g.LearningRate = lr;
+        using var scope = NewDisposeScope();
+        var batches = Enumerable.Range(0, _o.GradAccum).Select(j => source.Get(Step * _o.GradAccum + j)).ToList();
+        long count = batches.Sum(b => b.LabelledTokens);
+        long tokens = batches.Sum(b => b.AttentionMask.sum().item<long>());
+        long samples = batches.Sum(b => b.InputIds.shape[0]);
+        double lossValue = 0;
+        foreach (var b in batches)
+        {
+            using var inner = NewDisposeScope();
+            var loss = CausalLMLoss.Sum(_model, b) / Math.Max(1, count);
+            loss.backward();
+            lossValue += loss.item<float>();
+        }
+        var row = new Dictionary<string, double> { ["loss"] = lossValue, ["lr"] = lr };
+        foreach (var (module, norm) in ModuleGradNorms()) row["grad_norm_" + module] = norm;
+        double total = nn.utils.clip_grad_norm_(_trainable.Select(t => t.p), _o.ClipNorm);
+        row["grad_norm"] = total;
+        if (!double.IsFinite(lossValue) || !double.IsFinite(total))
+            throw new TrainingDivergedException($"step {Step + 1}: loss {lossValue}, grad norm {total}; the last good checkpoint is in {_runDir}");
+        _optimizer.step();
+        _optimizer.zero_grad();
+        double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        row["tokens"] = tokens;
+        row["samples_per_s"] = samples / seconds;
+        row["tokens_per_s"] = tokens / seconds;
+        return row;
+    }
+
+    /// <summary>L2 norm of the gradients per module (vision, connector, lm, head) among trainables; 0 for a zero gradient.</summary>
+    public IEnumerable<(string module, double norm)> ModuleGradNorms()
+    {
+        using var scope = NewDisposeScope();
+        return _trainable.GroupBy(t => Freezing.ModuleOf(t.name))
+            .Select(g => (g.Key, Math.Sqrt(g.Sum(t => t.p.grad is { } gr ? gr.to(float64).square().sum().item<double>() : 0.0))))
+            .ToList();
+    }
+
+    /// <summary>Token-weighted mean loss over the first <paramref name="batches"/> eval batches.</summary>
+    public double EvalLoss(IBatchSource eval, int batches)
+    {
+        using var _ = no_grad();
+        _model.eval();
+        double sum = 0; long count = 0;
+        for (int i = 0; i < batches; i++)
+        {
+            using var scope = NewDisposeScope();
+            using var b = eval.Get(i);
+            sum += CausalLMLoss.Sum(_model, b).item<float>();
+            count += b.LabelledTokens;
+        }
+        return sum / Math.Max(1, count);
+    }
+}
