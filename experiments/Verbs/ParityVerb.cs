@@ -28,7 +28,7 @@ public sealed class ParityVerb : IVerb
             if (!refFile.Tensors.ContainsKey(key)) { Console.WriteLine($"{key,-40} (no reference)"); continue; }
             using var r = refFile.Read(key);
             string diff = r.shape.SequenceEqual(ours.shape)
-                ? (ours.dtype == int64 ? (ours.equal(r.to(int64)).item<bool>() ? "exact" : "DIFFERENT") : $"{(ours - r.to(float32)).abs().max().item<float>():E2}")
+                ? (ours.dtype == int64 ? (ours.eq(r.to(int64)).all().item<bool>() ? "exact" : "DIFFERENT") : $"{(ours - r.to(float32)).abs().max().item<float>():E2}")
                 : $"shape {string.Join("x", ours.shape)} vs {string.Join("x", r.shape)}";
             Console.WriteLine($"{key,-40} {diff}");
         }

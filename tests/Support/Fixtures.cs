@@ -15,6 +15,14 @@ public static class Fixtures
         return d.item<double>();
     }
 
+    /// <summary>Same shape and every element equal (bitwise for floats, NaN aside).</summary>
+    public static bool Same(Tensor a, Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape) || a.dtype != b.dtype) return false;
+        using var eq = a.eq(b).all();
+        return eq.item<bool>();
+    }
+
     public static string TempDir()
     {
         var d = Path.Combine(Path.GetTempPath(), "smvl-test-" + Guid.NewGuid().ToString("N")[..8]);
