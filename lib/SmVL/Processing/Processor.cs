@@ -1,0 +1,132 @@
+using System.Text;
+using SmVL.Training;
+using static TorchSharp.torch;
+
+namespace SmVL.Processing;
+
+/// <summary>Which tokens carry loss. FullText is Qwen3-SmVL's (mask only pad and image tokens).</summary>
+public enum LabelPolicy { FullText, AssistantOnly }
+
+/// <summary>One conversation with its images, ready to collate.</summary>
+public sealed record ProcessedSample(long[] InputIds, long[] Labels, IReadOnlyList<ProcessedImage> Images);
+
+/// <summary>Thrown (or counted) when truncation would cut into an image's tokens.</summary>
+public sealed class SampleTooLongException(int length, int maxLength)
+    : Exception($"sample needs {length} tokens but max_length is {maxLength}; cutting it would cut image tokens");
+
+/// <summary>
+/// Messages + images → model inputs, as SmolVLM's processor does: render the chat template,
+/// replace every image token by the tile layout (per tile `&lt;vision_start&gt;&lt;row_r_col_c&gt;` +
+/// image_seq_len image tokens, a newline per row, then `\n&lt;vision_start&gt;&lt;|vision_pad|&gt;` +
+/// image tokens + `&lt;vision_start&gt;`; the single-image form when unsplit), tokenize, and build labels.
+/// One image-token id — the tokenizer's id of <see cref="ProcessorConfig.ImageToken"/> — is used for
+/// the expansion check and label masking, and is what the stitcher hands the merger.
+/// </summary>
+public sealed class Processor
+{
+    public Tokenizer Tokenizer { get; }
+    public ChatTemplate Template { get; }
+    public ImageProcessor Images { get; }
+    public ProcessorConfig Config { get; }
+    public int ImageTokenId { get; }
+
+    public Processor(Tokenizer tokenizer, ChatTemplate template, ImageProcessor images, ProcessorConfig config)
+    {
+        Tokenizer = tokenizer; Template = template; Images = images; Config = config;
+        ImageTokenId = tokenizer.TokenToId(config.ImageToken)
+            ?? throw new ArgumentException($"the tokenizer has no token '{config.ImageToken}' to use as the image token");
+    }
+
+    /// <summary>The expanded prompt string for one processed image (digest §1.5).</summary>
+    public string ImagePrompt(int rows, int cols)
+    {
+        string features = string.Concat(Enumerable.Repeat(Config.ImageToken, Config.ImageSeqLen));
+        if (rows == 0 && cols == 0) return Config.FakeImageToken + Config.GlobalImageToken + features + Config.FakeImageToken;
+        var sb = new StringBuilder();
+        for (int r = 1; r <= rows; r++)
+        {
+            for (int c = 1; c <= cols; c++) sb.Append(Config.FakeImageToken).Append($"<row_{r}_col_{c}>").Append(features);
+            sb.Append('\n');
+        }
+        sb.Append('\n').Append(Config.FakeImageToken).Append(Config.GlobalImageToken).Append(features).Append(Config.FakeImageToken);
+        return sb.ToString();
+    }
+
+    /// <summary>Replace each image token of a rendered conversation by its image's layout.</summary>
+    public string ExpandImages(string rendered, IReadOnlyList<ProcessedImage> images)
+    {
+        var parts = rendered.Split(Config.ImageToken);
+        if (parts.Length - 1 != images.Count)
+            throw new ArgumentException($"the text has {parts.Length - 1} image tokens but {images.Count} images were given");
+        var sb = new StringBuilder(parts[0]);
+        for (int i = 0; i < images.Count; i++) sb.Append(ImagePrompt(images[i].Rows, images[i].Cols)).Append(parts[i + 1]);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Render, expand, tokenize and label one conversation. With <see cref="LabelPolicy.AssistantOnly"/>
+    /// only the final assistant turn (the text after the generation prompt) carries loss.
+    /// </summary>
+    public ProcessedSample Process(IReadOnlyList<ChatMessage> messages, IReadOnlyList<RgbImage> images,
+                                   LabelPolicy policy = LabelPolicy.FullText, bool addGenerationPrompt = false,
+                                   IDictionary<string, object?>? templateVars = null)
+    {
+        var processed = images.Select(Images.Process).ToList();
+        string text = ExpandImages(Template.Render(messages, addGenerationPrompt, templateVars), processed);
+        var ids = Tokenizer.Encode(text).Select(i => (long)i).ToArray();
+        long expected = processed.Sum(p => (long)p.NumImages * Config.ImageSeqLen);
+        long found = ids.LongCount(i => i == ImageTokenId);
+        if (found != expected)
+            throw new InvalidOperationException($"{found} image tokens after tokenization, expected {expected} (tiles × image_seq_len)");
+        var labels = ids.Select(i => i == ImageTokenId || i == Config.PadTokenId ? -100L : i).ToArray();
+        if (policy == LabelPolicy.AssistantOnly)
+        {
+            var prompt = Template.Render(messages.Take(messages.Count - 1).ToList(), addGenerationPrompt: true, templateVars);
+            int promptTokens = Tokenizer.Encode(ExpandImages(prompt, processed)).Count;
+            for (int i = 0; i < Math.Min(promptTokens, labels.Length); i++) labels[i] = -100;
+        }
+        return new ProcessedSample(ids, labels, processed);
+    }
+
+    /// <summary>
+    /// Right-pad samples to the batch's longest (or to <paramref name="maxLength"/> when
+    /// <paramref name="padToMax"/>), as the reference collator did. A sample longer than maxLength
+    /// is never cut (that would cut image tokens): it throws <see cref="SampleTooLongException"/>.
+    /// </summary>
+    public Batch Collate(IReadOnlyList<ProcessedSample> samples, int maxLength = int.MaxValue, bool padToMax = false)
+    {
+        foreach (var s in samples) if (s.InputIds.Length > maxLength) throw new SampleTooLongException(s.InputIds.Length, maxLength);
+        int T = padToMax ? maxLength : samples.Max(s => s.InputIds.Length);
+        int B = samples.Count;
+        var ids = new long[B * T]; var mask = new long[B * T]; var labels = new long[B * T];
+        Array.Fill(ids, Config.PadTokenId); Array.Fill(labels, -100L);
+        for (int b = 0; b < B; b++)
+        {
+            var s = samples[b];
+            Array.Copy(s.InputIds, 0, ids, b * T, s.InputIds.Length);
+            Array.Copy(s.Labels, 0, labels, b * T, s.Labels.Length);
+            Array.Fill(mask, 1L, b * T, s.InputIds.Length);
+        }
+        return new Batch(tensor(ids, new long[] { B, T }), tensor(mask, new long[] { B, T }), tensor(labels, new long[] { B, T }), PixelValues(samples));
+    }
+
+    /// <summary>(B, N_max, 3, H, W), padding images all zeros (the model drops those), or null without images.</summary>
+    public static Tensor? PixelValues(IReadOnlyList<ProcessedSample> samples)
+    {
+        var all = samples.SelectMany(s => s.Images).ToList();
+        if (all.Count == 0) return null;
+        int n = samples.Max(s => s.Images.Sum(i => i.NumImages)), H = all[0].Height, W = all[0].Width;
+        var data = new float[samples.Count * n * 3 * H * W];
+        for (int b = 0; b < samples.Count; b++)
+        {
+            int offset = b * n * 3 * H * W;
+            foreach (var img in samples[b].Images)
+            {
+                if (img.Height != H || img.Width != W) throw new ArgumentException($"tiles of {img.Width}×{img.Height} and {W}×{H} cannot share a batch");
+                Array.Copy(img.PixelValues, 0, data, offset, img.PixelValues.Length);
+                offset += img.PixelValues.Length;
+            }
+        }
+        return tensor(data, new long[] { samples.Count, n, 3, H, W });
+    }
+}
