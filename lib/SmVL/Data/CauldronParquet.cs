@@ -39,29 +39,24 @@ public static class CauldronParquet
     });
 
     /// <summary>
-    /// Writes rows in row groups of <paramref name="rowGroupSize"/>, appending group by group so a
-    /// large split never sits in memory. Output depends only on the rows (byte-identical reruns).
+    /// Writes rows in row groups of <paramref name="rowGroupSize"/>, one group in memory at a time.
+    /// Output depends only on the rows (byte-identical reruns).
     /// </summary>
     public static void Write(string path, IEnumerable<CauldronRow> rows, int rowGroupSize = 1024)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        File.Delete(path);
-        bool first = true;
-        foreach (var chunk in rows.Chunk(rowGroupSize))
-        {
-            var options = new ParquetOptions { Append = !first, CompressionMethod = CompressionMethod.Snappy };
-            Run(async () =>
-            {
-                await using var stream = new FileStream(path, first ? FileMode.Create : FileMode.Open, FileAccess.ReadWrite);
-                await ParquetSerializer.SerializeAsync(chunk.Select(Stored.From), stream, options);
-                return 0;
-            });
-            first = false;
-        }
-        if (first) Run(async () => { await ParquetSerializer.SerializeAsync(Array.Empty<Stored>(), path); return 0; });
+        var writer = new CauldronParquetWriter(path);
+        foreach (var chunk in rows.Chunk(rowGroupSize)) writer.WriteRowGroup(chunk);
+        writer.Complete();
     }
 
-    private static CauldronRow ToRow(IDictionary<string, object?> d) => new(
+    internal static void WriteRowGroup(string path, IEnumerable<CauldronRow> rows, bool append) => Run(async () =>
+    {
+        await using var stream = new FileStream(path, append ? FileMode.Open : FileMode.Create, FileAccess.ReadWrite);
+        await ParquetSerializer.SerializeAsync(rows.Select(Stored.From), stream, new ParquetOptions { Append = append, CompressionMethod = CompressionMethod.Snappy });
+        return 0;
+    });
+
+    private static CauldronRow ToRow(IDictionary<string, object> d) => new(
         List(d, "images", e => new CauldronImage(Field(e, "bytes") switch
         {
             byte[] b => b,
@@ -72,12 +67,12 @@ public static class CauldronParquet
         List(d, "texts", e => new CauldronText(Field(e, "user") as string, Field(e, "assistant") as string, Field(e, "source") as string)));
 
     // Parquet.Net leaves null fields out of the dictionary.
-    private static object? Field(IDictionary<string, object?>? d, string key) => d is not null && d.TryGetValue(key, out var v) ? v : null;
+    private static object? Field(IDictionary<string, object>? d, string key) => d is not null && d.TryGetValue(key, out var v) ? v : null;
 
-    private static IReadOnlyList<T>? List<T>(IDictionary<string, object?> d, string column, Func<IDictionary<string, object?>?, T> map) =>
-        Field(d, column) is IList list ? list.Cast<object?>().Select(e => map(e as IDictionary<string, object?>)).ToList() : null;
+    private static IReadOnlyList<T>? List<T>(IDictionary<string, object> d, string column, Func<IDictionary<string, object>?, T> map) =>
+        Field(d, column) is IList list ? list.Cast<object?>().Select(e => map(e as IDictionary<string, object>)).ToList() : null;
 
-    private static T Run<T>(Func<Task<T>> f) => f().GetAwaiter().GetResult();
+    internal static T Run<T>(Func<Task<T>> f) => f().GetAwaiter().GetResult();
 
     // Typed classes for writing: they produce the standard 3-level LIST layout pyarrow writes.
     private sealed class Stored
@@ -100,5 +95,32 @@ public static class CauldronParquet
         [JsonPropertyName("user")] public string? User { get; set; }
         [JsonPropertyName("assistant")] public string? Assistant { get; set; }
         [JsonPropertyName("source")] public string? Source { get; set; }
+    }
+}
+
+/// <summary>Writes a Cauldron-schema parquet file row group by row group (each call appends one).</summary>
+public sealed class CauldronParquetWriter
+{
+    private readonly string _path;
+    private bool _started;
+
+    public CauldronParquetWriter(string path)
+    {
+        _path = path;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    public void WriteRowGroup(IReadOnlyCollection<CauldronRow> rows)
+    {
+        if (rows.Count == 0) return;
+        CauldronParquet.WriteRowGroup(_path, rows, append: _started);
+        _started = true;
+    }
+
+    /// <summary>Leaves a valid (empty) file behind when no row was written.</summary>
+    public void Complete()
+    {
+        if (!_started) CauldronParquet.WriteRowGroup(_path, [], append: false);
+        _started = true;
     }
 }
