@@ -1,0 +1,30 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SmVL.Processing;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>
+/// `smvl render-chat`: render a chat template with apply_chat_template's keyword arguments
+/// (messages, tools, add_generation_prompt, enable_thinking, ...) and write the string exactly.
+/// </summary>
+public sealed class RenderChatVerb : IVerb
+{
+    public string Name => "render-chat";
+    public string Summary => "--template FILE (default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
+
+    public async Task<int> RunAsync(Args args)
+    {
+        string? templatePath = args.Get("template");
+        string input = args.Require("input"), output = args.Require("out");
+        var template = templatePath is null ? ChatTemplate.Qwen3SmVL() : ChatTemplate.FromFile(templatePath);
+        JsonNode kwargs;
+        try { kwargs = JsonNode.Parse(await File.ReadAllTextAsync(input)) as JsonObject ?? throw new JsonException("not an object"); }
+        catch (JsonException e) { throw new CliException($"{input}: expected a JSON object of template kwargs ({e.Message})"); }
+        string rendered = template.Render(kwargs);
+        await File.WriteAllTextAsync(output, rendered, new UTF8Encoding(false));
+        Console.Error.WriteLine($"rendered {Encoding.UTF8.GetByteCount(rendered)} bytes -> {output}");
+        return 0;
+    }
+}

@@ -1,0 +1,26 @@
+using System.Text;
+using System.Text.Json;
+using SmVL.Processing;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>`smvl tokenize`: encode a JSON array of strings with an HF tokenizer.json.</summary>
+public sealed class TokenizeVerb : IVerb
+{
+    public string Name => "tokenize";
+    public string Summary => "--tokenizer PATH(tokenizer.json or folder; default Qwen3) --input strings.json --out ids.json";
+
+    public async Task<int> RunAsync(Args args)
+    {
+        string? path = args.Get("tokenizer");
+        string input = args.Require("input"), output = args.Require("out");
+        var tokenizer = path is null ? Tokenizer.Qwen3() : Tokenizer.FromFile(path);
+        string[] strings;
+        try { strings = JsonSerializer.Deserialize<string[]>(await File.ReadAllTextAsync(input)) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new CliException($"{input}: expected a JSON array of strings ({e.Message})"); }
+        var ids = strings.Select(s => tokenizer.Encode(s)).ToList();
+        await File.WriteAllTextAsync(output, JsonSerializer.Serialize(ids), new UTF8Encoding(false));
+        Console.WriteLine($"{strings.Length} strings -> {ids.Sum(i => i.Count)} tokens ({tokenizer.Source}) -> {output}");
+        return 0;
+    }
+}

@@ -1,0 +1,118 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Jint.Native;
+
+namespace SmVL.Processing;
+
+/// <summary>
+/// An HF chat template (Jinja), rendered as transformers' apply_chat_template does with Python
+/// jinja2 (trim_blocks, lstrip_blocks, tojson = json.dumps(ensure_ascii=False), raise_exception,
+/// strftime_now). The engine is HF's own JavaScript Jinja (@huggingface/jinja) running in-process
+/// under Jint, with a polyfill for the places it prints values differently from Python
+/// (<see cref="ChatTemplatePolyfill"/>); tests compare renders byte for byte with jinja2.
+/// </summary>
+public sealed class ChatTemplate
+{
+    private readonly JsValue _parsed;
+
+    public string Source { get; }
+
+    public ChatTemplate(string source)
+    {
+        Source = source;
+        _parsed = ChatTemplateEngine.Parse(source);
+    }
+
+    public static ChatTemplate FromFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"chat template not found: {path}", path);
+        try { return new ChatTemplate(File.ReadAllText(path, Encoding.UTF8)); }
+        catch (FormatException e) { throw new FormatException($"{path}: {e.Message}", e); }
+    }
+
+    /// <summary>The Qwen3-SmVL template the blog trains with (Templates/qwen3_smvl.jinja).</summary>
+    public static ChatTemplate Qwen3SmVL() => new(Templates.Qwen3SmVLTemplate.Source);
+
+    /// <summary>
+    /// Render with apply_chat_template's keyword arguments (messages, tools, add_generation_prompt,
+    /// enable_thinking, any other template variable). Like transformers, tools and documents are
+    /// None and add_generation_prompt is False unless given.
+    /// </summary>
+    public string Render(JsonNode kwargs)
+    {
+        if (kwargs is not JsonObject obj) throw new ArgumentException("chat template kwargs must be a JSON object", nameof(kwargs));
+        var context = new JsonObject();
+        foreach (var name in new[] { "tools", "documents" }) context[name] = null;
+        context["add_generation_prompt"] = false;
+        foreach (var (k, v) in obj) context[k] = v?.DeepClone();
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer)) WriteTagged(w, context);
+        return ChatTemplateEngine.Render(_parsed, Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt, IDictionary<string, object?>? extra = null)
+    {
+        var kwargs = new JsonObject
+        {
+            ["messages"] = new JsonArray(messages.Select(m => (JsonNode)m.ToJson()).ToArray()),
+            ["add_generation_prompt"] = addGenerationPrompt,
+        };
+        foreach (var (k, v) in extra ?? new Dictionary<string, object?>())
+            kwargs[k] = v switch
+            {
+                JsonNode node => node.DeepClone(),
+                // Kept as CLR floats so the template sees Python floats (1.0 prints "1.0").
+                double d => JsonValue.Create(d),
+                float f => JsonValue.Create(f),
+                decimal m => JsonValue.Create(m),
+                _ => JsonSerializer.SerializeToNode(v),
+            };
+        return Render(kwargs);
+    }
+
+    // The context goes to JavaScript as tagged JSON (see ChatTemplatePolyfill) so that Python's
+    // int/float distinction and key order survive: a number is a float when its JSON text has a
+    // fraction or exponent (json.loads' rule), or when it came from a CLR floating-point value.
+    private static void WriteTagged(Utf8JsonWriter w, JsonNode? node)
+    {
+        w.WriteStartArray();
+        switch (node)
+        {
+            case null:
+                w.WriteStringValue("n");
+                break;
+            case JsonObject o:
+                w.WriteStringValue("o");
+                w.WriteStartArray();
+                foreach (var (k, v) in o) { w.WriteStartArray(); w.WriteStringValue(k); WriteTagged(w, v); w.WriteEndArray(); }
+                w.WriteEndArray();
+                break;
+            case JsonArray a:
+                w.WriteStringValue("a");
+                w.WriteStartArray();
+                foreach (var item in a) WriteTagged(w, item);
+                w.WriteEndArray();
+                break;
+            case JsonValue v:
+                switch (v.GetValueKind())
+                {
+                    case JsonValueKind.String: w.WriteStringValue("s"); w.WriteStringValue(v.GetValue<string>()); break;
+                    case JsonValueKind.True or JsonValueKind.False: w.WriteStringValue("b"); w.WriteBooleanValue(v.GetValueKind() == JsonValueKind.True); break;
+                    case JsonValueKind.Null: w.WriteStringValue("n"); break;
+                    case JsonValueKind.Number:
+                        string raw = v.ToJsonString();
+                        bool isFloat = v.TryGetValue<JsonElement>(out _)
+                            ? raw.IndexOfAny(['.', 'e', 'E']) >= 0
+                            : v.TryGetValue<double>(out _) || v.TryGetValue<float>(out _) || v.TryGetValue<decimal>(out _);
+                        w.WriteStringValue(isFloat ? "f" : "i");
+                        w.WriteRawValue(raw);
+                        break;
+                    default: throw new ArgumentException($"cannot pass {v.GetValueKind()} to a chat template");
+                }
+                break;
+        }
+        w.WriteEndArray();
+    }
+}

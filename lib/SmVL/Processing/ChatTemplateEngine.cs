@@ -1,0 +1,77 @@
+using System.Globalization;
+using Jint;
+using Jint.Native;
+using Jint.Runtime;
+
+namespace SmVL.Processing;
+
+/// <summary>
+/// The one Jint engine that runs @huggingface/jinja (dist/index.cjs from the npm cache) plus
+/// <see cref="ChatTemplatePolyfill"/>. Loading takes about a second, so it is created once and
+/// shared; Jint engines are single-threaded, so every call takes the lock. Parsed templates are
+/// cached by source text.
+/// </summary>
+internal static class ChatTemplateEngine
+{
+    private static readonly object Gate = new();
+    private static Engine? _engine;
+    private static readonly Dictionary<string, JsValue> Parsed = new();
+
+    public static JsValue Parse(string source)
+    {
+        lock (Gate)
+        {
+            if (Parsed.TryGetValue(source, out var t)) return t;
+            try { return Parsed[source] = Engine.Invoke("__smvl_parse", source); }
+            catch (JavaScriptException e) { throw new FormatException($"chat template does not parse: {e.Message}", e); }
+        }
+    }
+
+    public static string Render(JsValue template, string taggedContext)
+    {
+        lock (Gate)
+        {
+            try { return Engine.Invoke("__smvl_render", template, taggedContext).AsString(); }
+            catch (JavaScriptException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
+        }
+    }
+
+    private static Engine Engine => _engine ??= Create();
+
+    private static Engine Create()
+    {
+        string bundle = Path.Combine(Paths.Npm("hf-jinja"), "dist", "index.cjs");
+        if (!File.Exists(bundle))
+            throw new FileNotFoundException($"@huggingface/jinja not found at {bundle}; run `bash build/setup.sh` to fetch it", bundle);
+        var engine = new Engine();
+        engine.SetValue("__smvl_strftime", new Func<string, string>(Strftime));
+        engine.Execute("var module = { exports: {} }; var exports = module.exports;");
+        engine.Execute(File.ReadAllText(bundle), bundle);
+        engine.Execute(ChatTemplatePolyfill.Script, "ChatTemplatePolyfill");
+        return engine;
+    }
+
+    // Python's datetime.now().strftime for the codes chat templates use, with C-locale names.
+    private static string Strftime(string format)
+    {
+        var now = DateTime.Now;
+        var c = CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder();
+        for (int i = 0; i < format.Length; i++)
+        {
+            if (format[i] != '%' || i + 1 == format.Length) { sb.Append(format[i]); continue; }
+            char code = format[++i];
+            sb.Append(code switch
+            {
+                'Y' => now.ToString("yyyy", c), 'y' => now.ToString("yy", c), 'm' => now.ToString("MM", c),
+                'd' => now.ToString("dd", c), 'e' => now.Day.ToString(c).PadLeft(2), 'H' => now.ToString("HH", c),
+                'I' => now.ToString("hh", c), 'M' => now.ToString("mm", c), 'S' => now.ToString("ss", c),
+                'p' => now.Hour < 12 ? "AM" : "PM", 'b' => now.ToString("MMM", c), 'B' => now.ToString("MMMM", c),
+                'a' => now.ToString("ddd", c), 'A' => now.ToString("dddd", c), 'j' => now.DayOfYear.ToString("000", c),
+                '%' => "%",
+                _ => "%" + code,
+            });
+        }
+        return sb.ToString();
+    }
+}
