@@ -1,4 +1,3 @@
-using System.Text;
 using SmVL.Training;
 using static TorchSharp.torch;
 
@@ -19,7 +18,7 @@ public sealed class SampleTooLongException(int length, int maxLength)
 /// replace every image token by the tile layout (per tile `&lt;vision_start&gt;&lt;row_r_col_c&gt;` +
 /// image_seq_len image tokens, a newline per row, then `\n&lt;vision_start&gt;&lt;|vision_pad|&gt;` +
 /// image tokens + `&lt;vision_start&gt;`; the single-image form when unsplit), tokenize, and build labels.
-/// One image-token id — the tokenizer's id of <see cref="ProcessorConfig.ImageToken"/> — is used for
+/// One image-token id — <see cref="ImageTokens.ImageTokenId"/> — is used for
 /// the expansion check and label masking, and is what the stitcher hands the merger.
 /// </summary>
 public sealed class Processor
@@ -27,39 +26,25 @@ public sealed class Processor
     public Tokenizer Tokenizer { get; }
     public ChatTemplate Template { get; }
     public ImageProcessor Images { get; }
-    public ProcessorConfig Config { get; }
-    public int ImageTokenId { get; }
+    public ImageTokens Tokens { get; }
+    /// <summary>Image tokens per tile (processor_config.json `image_seq_len`; (image/patch)²/scale²).</summary>
+    public int ImageSeqLen { get; }
+    public int PadTokenId { get; }
+    public int ImageTokenId => Tokens.ImageTokenId;
 
-    public Processor(Tokenizer tokenizer, ChatTemplate template, ImageProcessor images, ProcessorConfig config)
+    public Processor(Tokenizer tokenizer, ChatTemplate template, ImageProcessor images, ImageTokens tokens, int imageSeqLen, int padTokenId)
     {
-        Tokenizer = tokenizer; Template = template; Images = images; Config = config;
-        ImageTokenId = tokenizer.TokenToId(config.ImageToken)
-            ?? throw new ArgumentException($"the tokenizer has no token '{config.ImageToken}' to use as the image token");
-    }
-
-    /// <summary>The expanded prompt string for one processed image (digest §1.5).</summary>
-    public string ImagePrompt(int rows, int cols)
-    {
-        string features = string.Concat(Enumerable.Repeat(Config.ImageToken, Config.ImageSeqLen));
-        if (rows == 0 && cols == 0) return Config.FakeImageToken + Config.GlobalImageToken + features + Config.FakeImageToken;
-        var sb = new StringBuilder();
-        for (int r = 1; r <= rows; r++)
-        {
-            for (int c = 1; c <= cols; c++) sb.Append(Config.FakeImageToken).Append($"<row_{r}_col_{c}>").Append(features);
-            sb.Append('\n');
-        }
-        sb.Append('\n').Append(Config.FakeImageToken).Append(Config.GlobalImageToken).Append(features).Append(Config.FakeImageToken);
-        return sb.ToString();
+        Tokenizer = tokenizer; Template = template; Images = images; Tokens = tokens; ImageSeqLen = imageSeqLen; PadTokenId = padTokenId;
     }
 
     /// <summary>Replace each image token of a rendered conversation by its image's layout.</summary>
     public string ExpandImages(string rendered, IReadOnlyList<ProcessedImage> images)
     {
-        var parts = rendered.Split(Config.ImageToken);
+        var parts = rendered.Split(Tokens.ImageToken);
         if (parts.Length - 1 != images.Count)
             throw new ArgumentException($"the text has {parts.Length - 1} image tokens but {images.Count} images were given");
         var sb = new StringBuilder(parts[0]);
-        for (int i = 0; i < images.Count; i++) sb.Append(ImagePrompt(images[i].Rows, images[i].Cols)).Append(parts[i + 1]);
+        for (int i = 0; i < images.Count; i++) sb.Append(Tokens.ImagePrompt(images[i].Rows, images[i].Cols, ImageSeqLen)).Append(parts[i + 1]);
         return sb.ToString();
     }
 
@@ -74,11 +59,11 @@ public sealed class Processor
         var processed = images.Select(Images.Process).ToList();
         string text = ExpandImages(Template.Render(messages, addGenerationPrompt, templateVars), processed);
         var ids = Tokenizer.Encode(text).Select(i => (long)i).ToArray();
-        long expected = processed.Sum(p => (long)p.NumImages * Config.ImageSeqLen);
+        long expected = processed.Sum(p => (long)p.NumImages * ImageSeqLen);
         long found = ids.LongCount(i => i == ImageTokenId);
         if (found != expected)
             throw new InvalidOperationException($"{found} image tokens after tokenization, expected {expected} (tiles × image_seq_len)");
-        var labels = ids.Select(i => i == ImageTokenId || i == Config.PadTokenId ? -100L : i).ToArray();
+        var labels = ids.Select(i => i == ImageTokenId || i == PadTokenId ? -100L : i).ToArray();
         if (policy == LabelPolicy.AssistantOnly)
         {
             var prompt = Template.Render(messages.Take(messages.Count - 1).ToList(), addGenerationPrompt: true, templateVars);
@@ -99,7 +84,7 @@ public sealed class Processor
         int T = padToMax ? maxLength : samples.Max(s => s.InputIds.Length);
         int B = samples.Count;
         var ids = new long[B * T]; var mask = new long[B * T]; var labels = new long[B * T];
-        Array.Fill(ids, Config.PadTokenId); Array.Fill(labels, -100L);
+        Array.Fill(ids, (long)PadTokenId); Array.Fill(labels, -100L);
         for (int b = 0; b < B; b++)
         {
             var s = samples[b];
