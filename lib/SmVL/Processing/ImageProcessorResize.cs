@@ -51,31 +51,40 @@ internal static class ImageProcessorResize
 
     private static int Coord(double v) => v < 0.0 ? -1 : (int)v;
 
-    /// <summary>PIL rgbA2rgba: v*a/255 rounded with MULDIV255.</summary>
+    /// <summary>PIL rgbA2rgba (MULDIV255) and rgba2rgbA (255*v/a truncated, clipped), tabulated by [alpha, value].</summary>
+    private static readonly byte[] PremultiplyTable = Table((v, a) => { int t = v * a + 128; return ((t >> 8) + t) >> 8; });
+    private static readonly byte[] UnpremultiplyTable = Table((v, a) => a is 0 or 255 ? v : Math.Min(255, 255 * v / a));
+
+    private static byte[] Table(Func<int, int, int> f)
+    {
+        var t = new byte[256 * 256];
+        for (int a = 0; a < 256; a++)
+            for (int v = 0; v < 256; v++) t[a << 8 | v] = (byte)f(v, a);
+        return t;
+    }
+
     private static byte[] Premultiply(byte[] rgba)
     {
         var dst = new byte[rgba.Length];
         for (int i = 0; i < rgba.Length; i += 4)
         {
-            int a = rgba[i + 3];
-            for (int c = 0; c < 3; c++)
-            {
-                int t = rgba[i + c] * a + 128;
-                dst[i + c] = (byte)(((t >> 8) + t) >> 8);
-            }
-            dst[i + 3] = (byte)a;
+            int row = rgba[i + 3] << 8;
+            dst[i] = PremultiplyTable[row | rgba[i]];
+            dst[i + 1] = PremultiplyTable[row | rgba[i + 1]];
+            dst[i + 2] = PremultiplyTable[row | rgba[i + 2]];
+            dst[i + 3] = rgba[i + 3];
         }
         return dst;
     }
 
-    /// <summary>PIL rgba2rgbA: 255*v/a truncated and clipped; alpha 0 and 255 left alone.</summary>
     private static void Unpremultiply(byte[] rgba)
     {
         for (int i = 0; i < rgba.Length; i += 4)
         {
-            int a = rgba[i + 3];
-            if (a is 0 or 255) continue;
-            for (int c = 0; c < 3; c++) rgba[i + c] = (byte)Math.Min(255, 255 * rgba[i + c] / a);
+            int row = rgba[i + 3] << 8;
+            rgba[i] = UnpremultiplyTable[row | rgba[i]];
+            rgba[i + 1] = UnpremultiplyTable[row | rgba[i + 1]];
+            rgba[i + 2] = UnpremultiplyTable[row | rgba[i + 2]];
         }
     }
 }
