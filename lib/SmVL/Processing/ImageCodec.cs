@@ -13,39 +13,42 @@ public sealed class ImageDecodeException(string source, string reason)
 /// <summary>
 /// The one seam for image decoding and encoding. StbImageSharp/StbImageWriteSharp here because
 /// SixLabors.ImageSharp is not served on our platform; swap this file to use ImageSharp elsewhere.
-/// Decoding follows PIL's convert("RGB") for the cases the processor meets: alpha is composited
-/// over white (SmolVLM's processor does that before convert), grey is replicated to RGB.
+/// <see cref="DecodeRaw"/> keeps the mode PIL would report (it changes how the processor resizes);
+/// <see cref="Decode"/> is that plus transformers' convert_to_rgb (alpha over white, grey replicated).
 /// </summary>
 public static class ImageCodec
 {
-    public static RgbImage Decode(byte[] bytes, string source)
+    private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    public static RgbImage Decode(byte[] bytes, string source) => DecodeRaw(bytes, source).ToRgb();
+
+    public static DecodedImage DecodeRaw(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
+        PilMode? sniffed = SniffMode(bytes);
         ImageResult img;
-        try { img = ImageResult.FromMemory(bytes, StbImageSharp.ColorComponents.RedGreenBlueAlpha); }
+        try
+        {
+            img = ImageResult.FromMemory(bytes, sniffed is { } m ? Request(m) : StbImageSharp.ColorComponents.Default);
+        }
         catch (Exception e) { throw new ImageDecodeException(source, e.Message); }
         if (img is null || img.Data is null || img.Width <= 0 || img.Height <= 0)
             throw new ImageDecodeException(source, "unsupported or corrupt image data");
-        var rgb = new byte[img.Width * img.Height * 3];
-        bool hasAlpha = img.SourceComp is StbImageSharp.ColorComponents.RedGreenBlueAlpha or StbImageSharp.ColorComponents.GreyAlpha;
-        for (int i = 0, n = img.Width * img.Height; i < n; i++)
+
+        if (sniffed is { } mode) return Checked(new DecodedImage(img.Width, img.Height, mode, img.Data), source);
+        return img.Comp switch
         {
-            int a = img.Data[i * 4 + 3];
-            for (int c = 0; c < 3; c++)
-            {
-                int v = img.Data[i * 4 + c];
-                // PIL alpha_composite over white, rounded as PIL does: (v*a + 255*(255-a)) / 255
-                rgb[i * 3 + c] = hasAlpha ? (byte)((v * a + 255 * (255 - a) + 127) / 255) : (byte)v;
-            }
-        }
-        return new RgbImage(img.Width, img.Height, rgb);
+            StbImageSharp.ColorComponents.Grey => Checked(new DecodedImage(img.Width, img.Height, PilMode.Grey, img.Data), source),
+            StbImageSharp.ColorComponents.RedGreenBlue => Checked(new DecodedImage(img.Width, img.Height, PilMode.Rgb, img.Data), source),
+            StbImageSharp.ColorComponents.RedGreenBlueAlpha => Checked(new DecodedImage(img.Width, img.Height, PilMode.Rgba, img.Data), source),
+            StbImageSharp.ColorComponents.GreyAlpha => Checked(GreyAlphaToRgba(img.Width, img.Height, img.Data), source),
+            var c => throw new ImageDecodeException(source, $"unsupported channel layout {c}"),
+        };
     }
 
-    public static RgbImage Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"image file not found: {path}", path);
-        return Decode(File.ReadAllBytes(path), path);
-    }
+    public static RgbImage Load(string path) => DecodeRaw(ReadFile(path), path).ToRgb();
+
+    public static DecodedImage LoadRaw(string path) => DecodeRaw(ReadFile(path), path);
 
     public static byte[] EncodePng(RgbImage image)
     {
@@ -53,4 +56,44 @@ public static class ImageCodec
         new ImageWriter().WritePng(image.Pixels, image.Width, image.Height, StbImageWriteSharp.ColorComponents.RedGreenBlue, ms);
         return ms.ToArray();
     }
+
+    private static byte[] ReadFile(string path) =>
+        File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"image file not found: {path}", path);
+
+    /// <summary>
+    /// The PIL mode for formats whose decoded channel count does not tell it: PNG's colour type
+    /// (a tRNS chunk does not change PIL's mode for grey/RGB/palette PNGs, and transformers then
+    /// ignores it) and GIF (always palette). Null: trust the decoder's channel count.
+    /// </summary>
+    private static PilMode? SniffMode(byte[] b)
+    {
+        if (b.Length > 25 && b.AsSpan(0, 8).SequenceEqual(PngSignature) && b.AsSpan(12, 4).SequenceEqual("IHDR"u8))
+            return b[25] switch { 0 => PilMode.Grey, 2 => PilMode.Rgb, 3 => PilMode.Palette, 4 or 6 => PilMode.Rgba, _ => null };
+        if (b.Length > 6 && b.AsSpan(0, 4).SequenceEqual("GIF8"u8)) return PilMode.Palette;
+        return null;
+    }
+
+    private static StbImageSharp.ColorComponents Request(PilMode mode) => mode switch
+    {
+        PilMode.Grey => StbImageSharp.ColorComponents.Grey,
+        PilMode.Rgba => StbImageSharp.ColorComponents.RedGreenBlueAlpha,
+        _ => StbImageSharp.ColorComponents.RedGreenBlue,
+    };
+
+    /// <summary>PIL's LA→RGBA: grey replicated, alpha kept (transformers itself rejects 2-channel arrays).</summary>
+    private static DecodedImage GreyAlphaToRgba(int w, int h, byte[] la)
+    {
+        var rgba = new byte[w * h * 4];
+        for (int i = 0; i < w * h; i++)
+        {
+            rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = la[i * 2];
+            rgba[i * 4 + 3] = la[i * 2 + 1];
+        }
+        return new DecodedImage(w, h, PilMode.Rgba, rgba);
+    }
+
+    private static DecodedImage Checked(DecodedImage image, string source) =>
+        image.Pixels.Length == image.Width * image.Height * image.Channels
+            ? image
+            : throw new ImageDecodeException(source, $"decoder returned {image.Pixels.Length} bytes for {image.Width}x{image.Height} {image.Mode}");
 }

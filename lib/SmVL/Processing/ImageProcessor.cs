@@ -1,0 +1,163 @@
+namespace SmVL.Processing;
+
+/// <summary>
+/// SmolVLM's slow (PIL) image processor, <c>SmolVLMImageProcessor.preprocess</c> for one image, in
+/// transformers' order: resize the longest edge to size.longest_edge (uint8, PIL) → resize both sides
+/// up to multiples of max_image_size (uint8, PIL) → split into row-major tiles, global image resized
+/// to max×max appended last (uint8, PIL) → convert_to_rgb per crop → rescale (float64 product cast to
+/// float32) → normalize (float32). Without splitting the image is resized straight to max×max.
+/// Padding is a no-op for one image: every crop is already max×max.
+/// </summary>
+public sealed class ImageProcessor
+{
+    /// <summary>transformers' MAX_IMAGE_SIZE: no side exceeds 4k after the first resize.</summary>
+    private const int AbsoluteMaxSide = 4096;
+
+    private readonly float[][] _lut; // per channel: byte value → final float, exactly as numpy computes it
+
+    public ImageProcessorConfig Config { get; }
+
+    public ImageProcessor(ImageProcessorConfig config)
+    {
+        if (config.Resample is not (PilResample.Lanczos or PilResample.Nearest))
+            throw new NotSupportedException($"resample {(int)config.Resample} ({config.Resample}): only LANCZOS (1) and NEAREST (0) are implemented");
+        if (config.ImageMean.Length != 3 || config.ImageStd.Length != 3)
+            throw new ArgumentException("image_mean and image_std need 3 values", nameof(config));
+        Config = config;
+        _lut = new float[3][];
+        for (int c = 0; c < 3; c++)
+        {
+            _lut[c] = new float[256];
+            float mean = (float)config.ImageMean[c], std = (float)config.ImageStd[c];
+            for (int v = 0; v < 256; v++)
+            {
+                float x = config.DoRescale ? (float)(v * config.RescaleFactor) : v;
+                _lut[c][v] = config.DoNormalize ? (x - mean) / std : x;
+            }
+        }
+    }
+
+    public ProcessedImage Process(RgbImage image) => Process(DecodedImage.FromRgb(image));
+
+    public ProcessedImage Process(DecodedImage image)
+    {
+        if (!Config.DoConvertRgb && image.Mode != PilMode.Rgb)
+            throw new NotSupportedException($"do_convert_rgb is false but the image is {image.Mode}; only RGB images can skip conversion");
+        int max = Config.MaxImageSize;
+        if (Config.DoResize)
+        {
+            var (w, h) = ResizeTarget(image.Width, image.Height, Config.LongestEdge);
+            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
+        }
+        var crops = new List<DecodedImage>();
+        int rows = 0, cols = 0;
+        if (Config.DoImageSplitting)
+        {
+            var (w, h) = VisionEncoderTarget(image.Width, image.Height, max);
+            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
+            if (h > max || w > max)
+            {
+                rows = CeilDiv(h, max);
+                cols = CeilDiv(w, max);
+                int th = CeilDiv(h, rows), tw = CeilDiv(w, cols);
+                for (int r = 0; r < rows; r++)
+                    for (int c = 0; c < cols; c++)
+                        crops.Add(image.Crop(c * tw, r * th, Math.Min(tw, w - c * tw), Math.Min(th, h - r * th)));
+                image = ImageProcessorResize.Resize(image, max, max, Config.Resample);
+            }
+            crops.Add(image);
+        }
+        else
+        {
+            crops.Add(ImageProcessorResize.Resize(image, max, max, Config.Resample));
+        }
+        return Pack(crops, rows, cols);
+    }
+
+    /// <summary>Tile grid (rows, cols) for an image of this size, without touching pixels; (0, 0) when unsplit.</summary>
+    public (int Rows, int Cols) Grid(int width, int height)
+    {
+        if (Config.DoResize) (width, height) = ResizeTarget(width, height, Config.LongestEdge);
+        if (!Config.DoImageSplitting) return (0, 0);
+        var (w, h) = VisionEncoderTarget(width, height, Config.MaxImageSize);
+        return h > Config.MaxImageSize || w > Config.MaxImageSize ? (CeilDiv(h, Config.MaxImageSize), CeilDiv(w, Config.MaxImageSize)) : (0, 0);
+    }
+
+    /// <summary>
+    /// _resize_output_size_rescale_to_max_len then _resize_output_size_scale_below_upper_bound:
+    /// longest side := longestEdge (small images are upscaled), the other side truncated and bumped
+    /// to even; then capped at 4096.
+    /// </summary>
+    public static (int Width, int Height) ResizeTarget(int width, int height, int longestEdge)
+    {
+        double aspect = (double)width / height;
+        if (width >= height)
+        {
+            width = longestEdge;
+            height = (int)(width / aspect);
+            if (height % 2 != 0) height++;
+        }
+        else
+        {
+            height = longestEdge;
+            width = (int)(height * aspect);
+            if (width % 2 != 0) width++;
+        }
+        height = Math.Max(height, 1);
+        width = Math.Max(width, 1);
+        aspect = (double)width / height;
+        if (width >= height && width > AbsoluteMaxSide)
+        {
+            width = AbsoluteMaxSide;
+            height = (int)(width / aspect);
+        }
+        else if (height > width && height > AbsoluteMaxSide)
+        {
+            height = AbsoluteMaxSide;
+            width = (int)(height * aspect);
+        }
+        return (Math.Max(width, 1), Math.Max(height, 1));
+    }
+
+    /// <summary>resize_for_vision_encoder: both sides rounded up to multiples of max (aspect not kept).</summary>
+    public static (int Width, int Height) VisionEncoderTarget(int width, int height, int max)
+    {
+        double aspect = (double)width / height;
+        if (width >= height)
+        {
+            width = (int)Math.Ceiling((double)width / max) * max;
+            height = (int)(width / aspect);
+            height = (int)Math.Ceiling((double)height / max) * max;
+        }
+        else
+        {
+            height = (int)Math.Ceiling((double)height / max) * max;
+            width = (int)(height * aspect);
+            width = (int)Math.Ceiling((double)width / max) * max;
+        }
+        return (width, height);
+    }
+
+    private static int CeilDiv(int a, int b) => (int)Math.Ceiling((double)a / b);
+
+    /// <summary>convert_to_rgb, rescale and normalize each crop into one [N, 3, H, W] buffer.</summary>
+    private ProcessedImage Pack(List<DecodedImage> crops, int rows, int cols)
+    {
+        int h = crops[0].Height, w = crops[0].Width, plane = h * w;
+        if (crops.Any(c => c.Height != h || c.Width != w))
+            throw new InvalidOperationException($"crops differ in size ({string.Join(", ", crops.Select(c => $"{c.Width}x{c.Height}"))}); a batch pad would be needed");
+        var values = new float[crops.Count * 3 * plane];
+        for (int n = 0; n < crops.Count; n++)
+        {
+            var rgb = crops[n].ToRgb().Pixels;
+            int baseIndex = n * 3 * plane;
+            for (int c = 0; c < 3; c++)
+            {
+                var lut = _lut[c];
+                int o = baseIndex + c * plane;
+                for (int i = 0; i < plane; i++) values[o + i] = lut[rgb[i * 3 + c]];
+            }
+        }
+        return new ProcessedImage(values, crops.Count, h, w, rows, cols);
+    }
+}
