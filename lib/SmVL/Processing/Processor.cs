@@ -43,7 +43,7 @@ public sealed class Processor
         var parts = rendered.Split(Tokens.ImageToken);
         if (parts.Length - 1 != images.Count)
             throw new ArgumentException($"the text has {parts.Length - 1} image tokens but {images.Count} images were given");
-        var sb = new StringBuilder(parts[0]);
+        var sb = new System.Text.StringBuilder(parts[0]);
         for (int i = 0; i < images.Count; i++) sb.Append(Tokens.ImagePrompt(images[i].Rows, images[i].Cols, ImageSeqLen)).Append(parts[i + 1]);
         return sb.ToString();
     }
