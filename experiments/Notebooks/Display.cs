@@ -140,12 +140,20 @@ public sealed class CellOutput
         _pendingStream = null;
     }
 
-    /// <summary>A Console writer feeding one stream ("stdout"/"stderr") of the current cell.</summary>
-    internal sealed class StreamWriter(CellOutput cell, string stream) : TextWriter
+    /// <summary>
+    /// A Console writer for one stream ("stdout"/"stderr"): text written on the cell's own async
+    /// flow (threads and tasks it starts inherit it) goes to the cell, anything else (other work in
+    /// the same process, such as parallel tests) to the console it replaced.
+    /// </summary>
+    internal sealed class StreamWriter(string stream, TextWriter fallback) : TextWriter
     {
         public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
-        public override void Write(char value) => cell.Write(stream, value.ToString());
-        public override void Write(string? value) => cell.Write(stream, value ?? "");
-        public override void Write(char[] buffer, int index, int count) => cell.Write(stream, new string(buffer, index, count));
+        public override void Write(char value) => Write(value.ToString());
+        public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
+        public override void Write(string? value)
+        {
+            if (Current is { } cell) cell.Write(stream, value ?? "");
+            else fallback.Write(value);
+        }
     }
 }

@@ -106,8 +106,8 @@ public static class NotebookRunner
                 try
                 {
                     CellOutput.Current = output;
-                    Console.SetOut(new CellOutput.StreamWriter(output, "stdout"));
-                    Console.SetError(new CellOutput.StreamWriter(output, "stderr"));
+                    Console.SetOut(new CellOutput.StreamWriter("stdout", stdout));
+                    Console.SetError(new CellOutput.StreamWriter("stderr", stderr));
                     state = state is null
                         ? await CSharpScript.RunAsync(sources[i].Code, options, globals, typeof(NotebookGlobals))
                         : await state.ContinueWithAsync(sources[i].Code, options);
@@ -128,7 +128,7 @@ public static class NotebookRunner
                 catch (Exception e)
                 {
                     output.Flush();
-                    Fail(i + 1, cell, e.GetType().Name, e.Message, e.ToString().Split('\n').Select(l => l.TrimEnd('\r')));
+                    Fail(i + 1, cell, e.GetType().Name, e.Message, Traceback(e));
                 }
                 finally
                 {
@@ -148,7 +148,16 @@ public static class NotebookRunner
         File.WriteAllText(outHtml, NotebookHtml.Render(nb, name));
         log.WriteLine(error is null
             ? $"{name}: ok in {total.Elapsed.TotalSeconds:F1} s -> {outNb}, {outHtml}"
-            : $"{name}: FAILED at code cell {failed} of {code.Count}: {error}");
+            : $"{name}: FAILED at code cell {failed} of {code.Count} after {total.Elapsed.TotalSeconds:F1} s");
         return new NotebookResult(path, outNb, outHtml, total.Elapsed, failed, error);
+    }
+
+    /// <summary>The exception's text down to the notebook's own frames; Roslyn's executor frames below them are noise.</summary>
+    private static IEnumerable<string> Traceback(Exception e)
+    {
+        var lines = e.ToString().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        int cut = lines.FindIndex(l => l.TrimStart().StartsWith("at Microsoft.CodeAnalysis.Scripting."));
+        if (cut > 0 && lines[cut - 1].StartsWith("---")) cut--;
+        return cut > 0 ? lines.Take(cut) : lines;
     }
 }
