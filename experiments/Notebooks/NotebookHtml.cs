@@ -27,7 +27,7 @@ public static class NotebookHtml
     private static string Output(JsonObject o) => o["output_type"]?.GetValue<string>() switch
     {
         "stream" => $"<pre class=\"{Enc(o["name"]?.GetValue<string>() ?? "stdout")}\">{Enc(Notebook.Text(o["text"]))}</pre>",
-        "error" => "<pre class=\"error\" style=\"background:#fdecea\">" +
+        "error" => "<pre class=\"error\">" +
                    Enc($"{o["ename"]}: {o["evalue"]}\n" + string.Join("\n", (o["traceback"] as JsonArray ?? []).Select(l => l?.GetValue<string>()))) + "</pre>",
         "display_data" or "execute_result" when o["data"] is JsonObject d =>
             d["text/html"] is { } html ? "<div class=\"html\">" + Notebook.Text(html) + "</div>"

@@ -61,6 +61,9 @@ public static class Html
         pre, code { font-family: ui-monospace, monospace; font-size: 0.9em; }
         pre { background: #f6f8fa; padding: 0.6em 0.8em; overflow-x: auto; border-radius: 4px; }
         table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+        .cell { margin: 1.2em 0; }
+        .cell > pre:not(.code) { background: #fff; border-left: 3px solid #ccd; }
+        .cell > pre.stderr { border-left-color: #e8a33d; } .cell > pre.error { border-left-color: #d33; }
 
         """;
 }
