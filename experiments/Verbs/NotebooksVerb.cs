@@ -1,0 +1,52 @@
+using SmVL.Experiments.Notebooks;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>
+/// `smvl notebooks run [FILES...] [--out DIR]`: execute Polyglot C# notebooks headlessly (how CI
+/// and users without VS Code run them) and write executed .ipynb + standalone .html to DIR.
+/// `smvl notebooks lint [FILES...]`: check their metadata and that no outputs are committed.
+/// FILES default to notebooks/*.ipynb.
+/// </summary>
+public sealed class NotebooksVerb : IVerb
+{
+    public string Name => "notebooks";
+    public string Summary => "run [FILES...] [--out DIR] | lint [FILES...]: execute or lint .ipynb notebooks";
+
+    public async Task<int> RunAsync(Args args)
+    {
+        string sub = args.Positional.FirstOrDefault() ?? throw new CliException("usage: notebooks run [FILES...] [--out DIR] | notebooks lint [FILES...]");
+        var files = args.Positional.Skip(1).ToList();
+        if (files.Count == 0)
+        {
+            string dir = Path.Combine(SmVL.Paths.RepoRoot, "notebooks");
+            files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.ipynb").Order(StringComparer.Ordinal).ToList() : [];
+            if (files.Count == 0) throw new CliException($"no notebooks given and none in {dir}");
+        }
+        foreach (var f in files) if (!File.Exists(f)) throw new CliException($"no such notebook: {f}");
+
+        switch (sub)
+        {
+            case "run":
+                string outDir = args.Get("out") ?? Path.Combine(SmVL.Paths.RepoRoot, "out", "notebooks");
+                foreach (var f in files)
+                {
+                    var r = await NotebookRunner.RunAsync(f, outDir, Console.Out);
+                    if (!r.Success)
+                    {
+                        Console.Error.WriteLine($"notebooks run: {r.Error}");
+                        return 1;
+                    }
+                }
+                return 0;
+            case "lint":
+                int bad = 0;
+                foreach (var f in files)
+                    foreach (var p in NotebookLint.Check(f)) { Console.WriteLine($"{f}: {p}"); bad++; }
+                Console.WriteLine(bad == 0 ? $"{files.Count} notebook(s) clean" : $"{bad} problem(s)");
+                return bad == 0 ? 0 : 1;
+            default:
+                throw new CliException($"unknown subcommand '{sub}' (run | lint)");
+        }
+    }
+}
