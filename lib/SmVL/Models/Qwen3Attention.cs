@@ -12,7 +12,11 @@ namespace SmVL.Models;
 /// </summary>
 public sealed class Qwen3Attention : nn.Module
 {
-    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+    /// <summary>
+    /// Projections. Typed as plain modules (not readonly) so <c>Stitching.Lora</c> can swap a
+    /// Linear for a LoRA-wrapped one and back; they are plain <see cref="Linear"/>s otherwise.
+    /// </summary>
+    public nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
     public readonly RMSNorm? q_norm, k_norm;
     private readonly int _heads, _kvHeads, _headDim;
 

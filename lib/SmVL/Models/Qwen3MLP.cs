@@ -7,7 +7,8 @@ namespace SmVL.Models;
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)), bias-free (HF `Qwen3MLP`/`LlamaMLP`).</summary>
 public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
 {
-    public readonly Linear gate_proj, up_proj, down_proj;
+    /// <summary>Projections; mutable plain modules so <c>Stitching.Lora</c> can wrap them (see Qwen3Attention).</summary>
+    public nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 
     public Qwen3MLP(TextConfig c) : base(nameof(Qwen3MLP))
     {

@@ -17,6 +17,23 @@ public enum ConnectorInitKind
 
 public static class ConnectorInit
 {
+    /// <summary>Names used in experiment files: "pytorch-default", "normal-0.02", "match-embedding-norm".</summary>
+    public static ConnectorInitKind Parse(string s) => s.ToLowerInvariant() switch
+    {
+        "pytorch-default" or "pytorchdefault" or "default" => ConnectorInitKind.PyTorchDefault,
+        "normal-0.02" or "normal002" or "normal" => ConnectorInitKind.Normal002,
+        "match-embedding-norm" or "matchembeddingnorm" => ConnectorInitKind.MatchEmbeddingNorm,
+        _ => throw new ArgumentException($"unknown connector init '{s}' (pytorch-default, normal-0.02, match-embedding-norm)"),
+    };
+
+    public static string Name(ConnectorInitKind kind) => kind switch
+    {
+        ConnectorInitKind.PyTorchDefault => "pytorch-default",
+        ConnectorInitKind.Normal002 => "normal-0.02",
+        ConnectorInitKind.MatchEmbeddingNorm => "match-embedding-norm",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
     /// <summary>
     /// Re-initialise <paramref name="connector"/>'s projection in place, deterministically from
     /// <paramref name="seed"/>. <paramref name="sampleVisionHidden"/> (N, P, Dv) is needed for
@@ -40,8 +57,8 @@ public static class ConnectorInit
         {
             if (embeddingWeight is null || sampleVisionHidden is null)
                 throw new ArgumentException("MatchEmbeddingNorm needs the embedding weight and sample vision features");
-            double target = embeddingWeight.to(float32).norm(1).mean().item<float>();
-            double actual = connector.forward(sampleVisionHidden.to(w.dtype)).to(float32).norm(-1).mean().item<float>();
+            double target = embeddingWeight.to(float32).square().sum(-1).sqrt().mean().item<float>();
+            double actual = connector.forward(sampleVisionHidden.to(w.dtype)).to(float32).square().sum(-1).sqrt().mean().item<float>();
             w.mul_(target / actual);
         }
     }

@@ -23,19 +23,40 @@ public static class Freezing
         _ => throw new ArgumentException($"unknown freeze policy '{s}' (connector, connector+head, lora, full)"),
     };
 
-    /// <summary>Set requires_grad per the policy. ConnectorAndHead unties the head first.</summary>
+    /// <summary>
+    /// Set requires_grad per the policy. ConnectorAndHead unties the head first. Lora trains the
+    /// connector and every `lora_*` adapter parameter (apply <see cref="Lora.Apply"/> first).
+    /// </summary>
     public static void Apply(SmolVLMForConditionalGeneration model, FreezePolicy policy)
     {
         if (policy == FreezePolicy.ConnectorAndHead) model.UntieHead();
+        if (policy == FreezePolicy.Lora && !Lora.Adapters(model).Any())
+            throw new InvalidOperationException("FreezePolicy.Lora: the model has no LoRA adapters (call Lora.Apply first)");
         foreach (var (name, p) in model.named_parameters())
-            p.requires_grad = policy switch
-            {
-                FreezePolicy.Full => true,
-                FreezePolicy.ConnectorOnly or FreezePolicy.Lora => name.StartsWith("model.connector."),
-                FreezePolicy.ConnectorAndHead => name.StartsWith("model.connector.") || name.StartsWith("lm_head."),
-                _ => false,
-            } || (policy == FreezePolicy.Lora && name.Contains(".lora_"));
+            p.requires_grad = IsTrainable(name, policy);
     }
+
+    /// <summary>Whether a parameter of this name trains under the policy.</summary>
+    public static bool IsTrainable(string name, FreezePolicy policy) => policy switch
+    {
+        FreezePolicy.Full => true,
+        FreezePolicy.ConnectorOnly => name.StartsWith("model.connector."),
+        FreezePolicy.ConnectorAndHead => name.StartsWith("model.connector.") || name.StartsWith("lm_head."),
+        FreezePolicy.Lora => name.StartsWith("model.connector.") || IsLoraParameter(name),
+        _ => false,
+    };
+
+    public static bool IsLoraParameter(string name) => name.Contains(".lora_A.") || name.Contains(".lora_B.");
+
+    /// <summary>The policy's name in experiment files (the inverse of <see cref="Parse"/>).</summary>
+    public static string Name(FreezePolicy policy) => policy switch
+    {
+        FreezePolicy.ConnectorOnly => "connector",
+        FreezePolicy.ConnectorAndHead => "connector+head",
+        FreezePolicy.Lora => "lora",
+        FreezePolicy.Full => "full",
+        _ => throw new ArgumentOutOfRangeException(nameof(policy)),
+    };
 
     /// <summary>Parameters per top-level module and trainable/total, counted once per shared tensor.</summary>
     public static IReadOnlyList<(string module, long total, long trainable)> Table(SmolVLMForConditionalGeneration model)
@@ -54,6 +75,7 @@ public static class Freezing
     {
         var n when n.StartsWith("model.vision_model.") => "vision",
         var n when n.StartsWith("model.connector.") => "connector",
+        var n when Freezing.IsLoraParameter(n) => "lora",
         var n when n.StartsWith("model.text_model.") => "lm",
         var n when n.StartsWith("lm_head.") => "head",
         _ => "other",

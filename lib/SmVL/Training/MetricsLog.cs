@@ -21,12 +21,20 @@ public sealed class MetricsLog : IDisposable
         _path = Path.Combine(runDir, "metrics.jsonl");
         if (resumeStep > 0 && File.Exists(_path))
         {
-            var kept = File.ReadAllLines(_path).Where(l => JsonNode.Parse(l)?["step"]?.GetValue<long>() <= resumeStep).ToArray();
+            // Keep rows up to the resumed step; a torn last line (killed mid-write) is dropped too.
+            var kept = File.ReadAllLines(_path).Where(l => StepOf(l) is { } s && s <= resumeStep).ToArray();
             File.WriteAllLines(_path, kept);
         }
         else if (File.Exists(_path)) File.Delete(_path);
         _writer = new StreamWriter(new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         if (tensorboard) _tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tb"));
+    }
+
+    private static long? StepOf(string line)
+    {
+        if (string.IsNullOrWhiteSpace(line)) return null;
+        try { return JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
     }
 
     public void Write(long step, IReadOnlyDictionary<string, double> values)
@@ -46,5 +54,8 @@ public sealed class MetricsLog : IDisposable
         return File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
     }
 
-    public void Dispose() => _writer.Dispose();
+    public void Dispose()
+    {
+        _writer.Dispose();
+    }
 }

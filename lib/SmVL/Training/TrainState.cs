@@ -11,7 +11,8 @@ namespace SmVL.Training;
 /// (`trainable.safetensors`), the optimizer state (`optimizer.bin`) and `state.json` (step, wall
 /// time). Written to a temp directory and renamed into place, so an interruption never leaves a
 /// half-written checkpoint; the last K are kept. No random numbers are drawn during training
-/// (no dropout; data is indexed by step), so the step is the whole data/RNG position.
+/// (no dropout; data is indexed by step), so the step is the whole data/RNG position. LoRA dropout
+/// &gt; 0 draws random numbers whose generator state is not checkpointed: such a resume is not bitwise.
 /// </summary>
 public static class TrainState
 {

@@ -8,7 +8,11 @@ using static TorchSharp.torch;
 namespace SmVL.Training;
 
 /// <summary>Raised when the loss or a gradient is NaN/inf; the last good checkpoint is left in place.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
+public sealed class TrainingDivergedException(string message, IReadOnlyDictionary<string, double>? row = null) : Exception(message)
+{
+    /// <summary>What was measured at the failing step (loss, lr, grad norms when reached).</summary>
+    public IReadOnlyDictionary<string, double> Row { get; } = row ?? new Dictionary<string, double>();
+}
 
 /// <summary>
 /// The training loop (nanoGPT order: lr → accumulate → clip → step → log → eval → checkpoint).
@@ -41,20 +45,40 @@ public sealed class Trainer
 
     public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.name).ToList();
 
-    /// <summary>Train until <see cref="TrainOptions.Steps"/> (or <paramref name="maxSteps"/>); resume from the latest checkpoint if asked.</summary>
+    /// <summary>Parameters the optimizer holds state for (must equal the trainable count: frozen ones get none).</summary>
+    public int OptimizerStateCount => _optimizer.state_dict().State.Count;
+
+    /// <summary>
+    /// Train until <see cref="TrainOptions.Steps"/> (or <paramref name="maxSteps"/>). With
+    /// <paramref name="resume"/> the latest complete checkpoint is restored (trainables, optimizer,
+    /// step) and metrics rows past it are dropped; without it the run directory's old checkpoints
+    /// and metrics are cleared, so a fresh run never mixes with (or prunes against) a stale one.
+    /// </summary>
     public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
                     Action<long, IReadOnlyDictionary<string, double>>? onStep = null)
     {
         if (resume) Step = TrainState.TryResume(_runDir, _model, _optimizer, _trainable);
+        else
+        {
+            Step = 0;
+            if (Directory.Exists(TrainState.Dir(_runDir))) Directory.Delete(TrainState.Dir(_runDir), true);
+        }
         long stop = Math.Min(_o.Steps, maxSteps ?? long.MaxValue);
-        using var metrics = new MetricsLog(_runDir, Step);
+        using var metrics = new MetricsLog(_runDir, Step, tensorboard: Tensorboard);
         var bar = _o.Progress ? new ProgressBar("train", stop, Step) : null;
         var clock = Stopwatch.StartNew();
         double elapsedBefore = TrainState.ElapsedSeconds(_runDir, Step);
         _model.train();
         while (Step < stop)
         {
-            var row = TrainStep(train);
+            Dictionary<string, double> row;
+            try { row = TrainStep(train); }
+            catch (TrainingDivergedException e)
+            {
+                // Log the bad step (non-finite values are written as null) and stop; no checkpoint is written.
+                metrics.Write(Step + 1, e.Row);
+                throw;
+            }
             Step++;
             if (_o.EvalEvery > 0 && eval is not null && (Step % _o.EvalEvery == 0 || Step == stop))
             {
@@ -71,30 +95,47 @@ public sealed class Trainer
         }
     }
 
+    /// <summary>Also write TensorBoard event files (off in tests: they only add I/O).</summary>
+    public bool Tensorboard { get; init; } = true;
+
+    /// <summary>
+    /// One optimizer step. Each micro-batch's summed token loss is back-propagated as is (one
+    /// micro-batch in memory at a time); the accumulated gradients are then divided by the total
+    /// labelled-token count, which is HF's `num_items_in_batch` normalisation: loss = Σ CE / Σ tokens.
+    /// </summary>
     private Dictionary<string, double> TrainStep(IBatchSource source)
     {
         var t0 = Stopwatch.GetTimestamp();
         double lr = _lr(Step);
         foreach (var g in _optimizer.ParamGroups) g.LearningRate = lr;
         using var scope = NewDisposeScope();
-        var batches = Enumerable.Range(0, _o.GradAccum).Select(j => source.Get(Step * _o.GradAccum + j)).ToList();
-        long count = batches.Sum(b => b.LabelledTokens);
-        long tokens = batches.Sum(b => b.AttentionMask.sum().item<long>());
-        long samples = batches.Sum(b => b.InputIds.shape[0]);
-        double lossValue = 0;
-        foreach (var b in batches)
+        long count = 0, tokens = 0, samples = 0;
+        double lossSum = 0;
+        for (int j = 0; j < _o.GradAccum; j++)
         {
             using var inner = NewDisposeScope();
-            var loss = CausalLMLoss.Sum(_model, b) / Math.Max(1, count);
-            loss.backward();
-            lossValue += loss.item<float>();
+            var b = source.Get(Step * _o.GradAccum + j);
+            count += b.LabelledTokens;
+            tokens += b.AttentionMask.sum().item<long>();
+            samples += b.InputIds.shape[0];
+            var loss = CausalLMLoss.Sum(_model, b);
+            lossSum += loss.item<float>();
+            if (double.IsFinite(lossSum)) loss.backward();
         }
+        double lossValue = lossSum / Math.Max(1, count);
         var row = new Dictionary<string, double> { ["loss"] = lossValue, ["lr"] = lr };
+        if (!double.IsFinite(lossValue))
+            throw new TrainingDivergedException($"step {Step + 1}: loss {lossValue}; the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
+        using (no_grad())
+            foreach (var (_, p) in _trainable)
+                if (p.grad is { } g) g.div_(Math.Max(1, count));
         foreach (var (module, norm) in ModuleGradNorms()) row["grad_norm_" + module] = norm;
-        double total = nn.utils.clip_grad_norm_(_trainable.Select(t => t.p), _o.ClipNorm);
+        double total = _o.ClipNorm > 0
+            ? nn.utils.clip_grad_norm_(_trainable.Select(t => t.p), _o.ClipNorm)
+            : Math.Sqrt(ModuleGradNorms().Sum(m => m.norm * m.norm));
         row["grad_norm"] = total;
-        if (!double.IsFinite(lossValue) || !double.IsFinite(total))
-            throw new TrainingDivergedException($"step {Step + 1}: loss {lossValue}, grad norm {total}; the last good checkpoint is in {_runDir}");
+        if (!double.IsFinite(total))
+            throw new TrainingDivergedException($"step {Step + 1}: grad norm {total} (loss {lossValue}); the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
         _optimizer.step();
         _optimizer.zero_grad();
         double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
