@@ -37,6 +37,11 @@ public sealed class ImageProcessor
         }
     }
 
+    /// <summary>
+    /// For images that are RGB to begin with. An <see cref="RgbImage"/> from <see cref="ImageCodec.Decode"/>
+    /// has alpha composited already; to match transformers on RGBA, grey or palette files, pass the
+    /// <see cref="ImageCodec.DecodeRaw"/> result instead.
+    /// </summary>
     public ProcessedImage Process(RgbImage image) => Process(DecodedImage.FromRgb(image));
 
     public ProcessedImage Process(DecodedImage image)
