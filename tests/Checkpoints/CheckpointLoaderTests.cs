@@ -75,10 +75,10 @@ public class CheckpointLoaderTests
         var asF32 = Pretrained.LoadCausalLM(dir);
         var asBf16 = Pretrained.LoadCausalLM(dir, dtype: bfloat16);
         var w = f32["model.layers.0.mlp.up_proj.weight"];
-        var loaded = asF32.model.layers[0].mlp.up_proj.weight!;
+        var loaded = asF32.state_dict()["model.layers.0.mlp.up_proj.weight"];
         Assert.Equal(ScalarType.Float32, loaded.dtype);
         Assert.True(Fixtures.Same(loaded, w.to(bfloat16).to(float32)));
-        Assert.Equal(ScalarType.BFloat16, asBf16.model.layers[0].mlp.up_proj.weight!.dtype);
+        Assert.Equal(ScalarType.BFloat16, asBf16.state_dict()["model.layers.0.mlp.up_proj.weight"].dtype);
         using var ids = tensor(new long[] { 1, 5, 9, 300 }).unsqueeze(0);
         using var _ = no_grad();
         double d = Fixtures.MaxAbsDiff(asBf16.forward(ids).to(float32), asF32.forward(ids));

@@ -1,0 +1,32 @@
+using System.Text.Json.Nodes;
+using SmVL.Pipelines;
+using Xunit;
+
+namespace SmVL.Tests.Pipelines;
+
+/// <summary>
+/// The embedded default end to end at its smallest: data → parquet → Cauldron reader → processor →
+/// stitched HF-format parents → trainer → greedy eval → summary.json and report.html.
+/// </summary>
+public class TinyWorldRunTests
+{
+    [Fact]
+    public void QuickRunShowsTheBrokenWiringSignature()
+    {
+        var dir = Fixtures.TempDir();
+        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4 };
+        var result = new TinyWorldRun(settings, dir, _ => { }).Run(includeFull: false);
+
+        var stitched = result.Run("stitched")!;
+        var broken = result.Run("broken_frozen")!;
+        Assert.True(stitched.MaxConnectorGradNorm > 0, "with correct wiring the connector must receive a gradient");
+        Assert.Equal(0.0, broken.MaxConnectorGradNorm);                       // exactly zero at every step
+
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!;
+        Assert.Equal(0.0, summary["connector_grad_norm_max_broken_frozen"]!.GetValue<double>());
+        Assert.NotNull(summary["accuracy"]!["stitched"]);
+        Assert.NotNull(summary["accuracy"]!["majority_baseline"]);
+        Assert.Contains("<h2>Training loss", File.ReadAllText(Path.Combine(dir, "report.html")));
+        Assert.True(File.Exists(Path.Combine(dir, "stitched", "metrics.jsonl")));
+    }
+}
