@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using SmVL.Checkpoints;
 using SmVL.Generation;
+using Generator = SmVL.Generation.Generator;
 using SmVL.Models;
 using static TorchSharp.torch;
 
@@ -93,9 +94,11 @@ public static class Parity
         if (!r.TryGetValue("generate.prompt_ids", out var prompt)) return;
         int maxNew = r.TryGetValue("generate.max_new_tokens", out var n) ? (int)n.item<long>() : 8;
         r.TryGetValue("generate.pixel_values", out var px);
-        var (tokens, stepLogits) = Greedy.Generate(model, prompt, maxNew, px);
-        outputs["generate.new_token_ids"] = tensor(tokens, dtype: int64).unsqueeze(0);
-        outputs["generate.step_logits"] = stepLogits;
+        // The reference is plain greedy decoding without a stop token (reference.json: eos_check).
+        var options = new GenerationOptions { MaxNewTokens = maxNew, EosTokenIds = [], ReturnLogits = true };
+        using var result = Generator.Generate(model, [prompt.data<long>().ToArray()], px, options);
+        outputs["generate.new_token_ids"] = tensor(result.Tokens[0], dtype: int64).unsqueeze(0);
+        outputs["generate.step_logits"] = result.StepLogits![0].clone();
     }
 
     private static void AddRope(Qwen3Model model, Dictionary<string, Tensor> r, Dictionary<string, Tensor> outputs)
