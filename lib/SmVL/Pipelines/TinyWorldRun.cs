@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SmVL.Checkpoints;
 using SmVL.Data;
+using SmVL.Evaluation;
 using SmVL.Generation;
+using Generator = SmVL.Generation.Generator;
 using SmVL.Models;
 using SmVL.Processing;
 using SmVL.Stitching;
@@ -185,21 +187,24 @@ public sealed class TinyWorldRun
         return new TinyRunResult(name, acc, byType, maxConnectorGrad, trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total));
     }
 
-    /// <summary>Greedy exact-match accuracy on held-out images, overall and per question type.</summary>
+    /// <summary>Greedy exact-match accuracy on held-out images (batched, left-padded), overall and per question type.</summary>
     private static (double, Dictionary<string, double>) Evaluate(SmolVLMForConditionalGeneration model, Processor processor, List<Example> eval)
     {
         model.eval();
         var correct = new Dictionary<string, (int ok, int n)>();
-        foreach (var ex in eval)
+        var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
+        foreach (var chunk in eval.Chunk(16))
         {
             using var scope = NewDisposeScope();
-            var prompt = processor.Process(ex.Prompt, new[] { ex.Image }, addGenerationPrompt: true, templateVars: NoThinking);
-            var ids = tensor(prompt.InputIds).unsqueeze(0);
-            var pixels = Processor.PixelValues(new[] { prompt });
-            var (tokens, _) = Greedy.Generate(model, ids, 8, pixels, new HashSet<long> { EosTokenId });
-            string answer = processor.Tokenizer.Decode(tokens.Where(t => t != EosTokenId).Select(t => (int)t), skipSpecialTokens: true).Trim();
-            var (ok, n) = correct.GetValueOrDefault(ex.Type);
-            correct[ex.Type] = (ok + (answer == ex.Answer ? 1 : 0), n + 1);
+            var prompts = chunk.Select(ex => processor.Process(ex.Prompt, new[] { ex.Image }, addGenerationPrompt: true, templateVars: NoThinking)).ToList();
+            using var result = Generator.Generate(model, prompts.Select(p => p.InputIds).ToList(), Processor.PixelValues(prompts), options);
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                var ex = chunk[i];
+                string answer = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
+                var (ok, n) = correct.GetValueOrDefault(ex.Type);
+                correct[ex.Type] = (ok + (VqaAccuracy.Matches(answer, ex.Answer) ? 1 : 0), n + 1);
+            }
         }
         double overall = (double)correct.Values.Sum(c => c.ok) / Math.Max(1, correct.Values.Sum(c => c.n));
         return (overall, correct.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n));
