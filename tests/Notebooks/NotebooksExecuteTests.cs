@@ -20,17 +20,15 @@ public sealed class NotebooksExecuteTests(ITestOutputHelper output) : IDisposabl
 
     public void Dispose() => Directory.Delete(_out, recursive: true);
 
-    public static TheoryData<string> All()
-    {
-        var data = new TheoryData<string>();
-        foreach (var f in Directory.GetFiles(Dir, "*.ipynb").OrderBy(f => f, StringComparer.Ordinal)) data.Add(Path.GetFileName(f));
-        return data;
-    }
+    private static List<string> Names() =>
+        Directory.GetFiles(Dir, "*.ipynb").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
+
+    public static IEnumerable<object[]> All() => Names().Select(n => new object[] { n });
 
     [Fact]
     public void The_series_is_there()
     {
-        var names = All().Select(row => (string)row[0]).ToList();
+        var names = Names();
         foreach (var expected in new[] { "00-setup.ipynb", "01-anatomy.ipynb", "02-tokenizer-surgery.ipynb", "03-chat-template.ipynb", "04-connector-init.ipynb" })
             Assert.Contains(expected, names);
     }
