@@ -22,14 +22,13 @@ public static class Charts
         return Style(chart, title, xTitle, yTitle);
     }
 
-    /// <summary>Side-by-side bars: one series (legend entry) per dictionary entry, same labels for all.</summary>
+    /// <summary>Side-by-side bars: one series (legend entry) per entry, same labels for all; values on hover.</summary>
     public static GenericChart GroupedBars(IEnumerable<string> labels, IEnumerable<(string Name, double[] Values)> series,
                                            string title, string? yTitle = null, string? xTitle = null)
     {
         var keys = labels.ToArray();
         var chart = Chart.Combine(series.Select(s =>
-            Chart.Column<double, string, string>(values: s.Values, Keys: keys, Name: s.Name,
-                MultiText: s.Values.Select(x => x.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)).ToArray())));
+            Chart.Column<double, string, string>(values: s.Values, Keys: keys, Name: s.Name)));
         return Style(chart, title, xTitle, yTitle);
     }
 
