@@ -14,7 +14,7 @@ public class TinyWorldRunTests
     public void QuickRunShowsTheBrokenWiringSignature()
     {
         var dir = Fixtures.TempDir();
-        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4 };
+        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4, ParentImages = 100, LanguageSteps = 10, VisionSteps = 10, ParentBatch = 8 };
         var result = new TinyWorldRun(settings, dir, _ => { }).Run(includeFull: false);
 
         var stitched = result.Run("stitched")!;

@@ -11,4 +11,10 @@ public interface ICausalLM
 {
     int NumLayers { get; }
     Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues);
+
+    /// <summary>Final hidden states (B, T, hidden) without the head (training computes logits only where labelled).</summary>
+    Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask);
+
+    /// <summary>The LM head applied to hidden states.</summary>
+    Tensor Logits(Tensor hidden);
 }

@@ -28,6 +28,13 @@ public sealed class Qwen3ForCausalLM : nn.Module, ICausalLM
 
     public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, HeadWeight);
 
+    public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask)
+    {
+        if (pixelValues is not null) throw new ArgumentException("a text-only model takes no pixel values");
+        using var scope = NewDisposeScope();
+        return model.forward(Embed(inputIds), attentionMask).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Logits (B, T, vocab) for input ids (B, T).</summary>
     public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, KvCache? cache = null, Tensor? positionIds = null)
     {

@@ -64,5 +64,7 @@ public sealed class SmolVLMForConditionalGeneration : nn.Module, ICausalLM
     Tensor ICausalLM.Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>
         forward(inputIds, pixelValues, attentionMask, cache, positionIds);
 
+    Tensor ICausalLM.Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => Hidden(inputIds, pixelValues, attentionMask);
+
     public int NumLayers => model.text_model.layers.Count;
 }

@@ -25,8 +25,20 @@ public sealed record TinySettings
     public long Seed { get; init; } = 1;
     public int Hidden { get; init; } = 64;
     public int Layers { get; init; } = 2;
+    public int PatchSize { get; init; } = 8;
+    /// <summary>Parent pretraining: images (scenes) seen, steps, batch.</summary>
+    public int ParentImages { get; init; } = 6000;
+    public long LanguageSteps { get; init; } = 600;
+    public long VisionSteps { get; init; } = 400;
+    public int ParentBatch { get; init; } = 32;
 
-    public static TinySettings Quick => new() { TrainImages = 600, EvalImages = 60, Steps = 40, MicroBatch = 8 };
+    public static TinySettings Quick => new()
+    {
+        TrainImages = 600, EvalImages = 60, Steps = 40, MicroBatch = 8, ParentImages = 600, LanguageSteps = 60, VisionSteps = 40, ParentBatch = 16,
+    };
+
+    /// <summary>What the cached parents depend on.</summary>
+    public string ParentKey => $"h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
 }
 
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
@@ -59,7 +71,7 @@ public sealed class TinyWorldRun
     public static SmolVLMConfig ParentConfig(TinySettings s) => new()
     {
         ImageTokenId = ParentImageTokenId, ScaleFactor = 2, TieWordEmbeddings = true, VocabSize = 151936,
-        VisionConfig = new VisionConfig { HiddenSize = s.Hidden, IntermediateSize = 2 * s.Hidden, NumHiddenLayers = s.Layers, NumAttentionHeads = 4, ImageSize = 32, PatchSize = 8 },
+        VisionConfig = new VisionConfig { HiddenSize = s.Hidden, IntermediateSize = 2 * s.Hidden, NumHiddenLayers = s.Layers, NumAttentionHeads = 4, ImageSize = 32, PatchSize = s.PatchSize },
         TextConfig = LmConfig(s) with { ModelType = "llama", Architectures = new[] { "LlamaForCausalLM" }, HeadDimOrNull = null },
     };
 
@@ -72,22 +84,21 @@ public sealed class TinyWorldRun
     };
 
     /// <summary>
-    /// The two parent folders in HF format, cached by settings. This session's parents are freshly
-    /// initialised (seeded), not pretrained: pretraining them is the next step (see the issue notes).
+    /// The two pretrained parent folders in HF format, cached under the cache directory by their
+    /// settings (<see cref="TinySettings.ParentKey"/>): built once, reused by every later run.
     /// </summary>
-    public (string vlm, string lm) Parents()
+    public (string vlm, string lm) Parents(Processor processor)
     {
-        string root = Path.Combine(Paths.Cache, "tinyworld", $"parents-h{_s.Hidden}-l{_s.Layers}-s{_s.Seed}");
+        string root = Path.Combine(Paths.Cache, "tinyworld", "parents-" + _s.ParentKey);
         string vlm = Path.Combine(root, "smolvlm-parent"), lm = Path.Combine(root, "qwen3-parent");
-        if (File.Exists(Path.Combine(vlm, "config.json")) && File.Exists(Path.Combine(lm, "config.json"))) return (vlm, lm);
-        manual_seed(_s.Seed);
-        using (var parent = new SmolVLMForConditionalGeneration(ParentConfig(_s))) Stitcher.Save(parent, vlm);
-        using (var text = new Qwen3ForCausalLM(LmConfig(_s)))
-        {
-            Directory.CreateDirectory(lm);
-            LmConfig(_s).Save(Path.Combine(lm, "config.json"));
-            CheckpointLoader.Save(text, lm);
-        }
+        var parents = new TinyParents(_s, processor, _log);
+        // Parent data: its own random stream, so no parent ever saw a held-out image.
+        List<TinyWorldSample>? data = null;
+        List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(_s.Seed, stream: 7).Generate(_s.ParentImages).ToList();
+        if (!File.Exists(Path.Combine(lm, "config.json"))) parents.PretrainLanguage(lm, Data());
+        else _log($"qwen3 parent: cached at {lm}");
+        if (!File.Exists(Path.Combine(vlm, "config.json"))) parents.PretrainVision(vlm, Data());
+        else _log($"smolvlm parent: cached at {vlm}");
         return (vlm, lm);
     }
 
@@ -117,7 +128,7 @@ public sealed class TinyWorldRun
         var processor = CreateProcessor();
         var train = Load(processor, new CauldronReader(dataDir, "train"));
         var eval = Load(processor, new CauldronReader(dataDir, "eval"));
-        var (vlmDir, lmDir) = Parents();
+        var (vlmDir, lmDir) = Parents(processor);
         var runs = new List<TinyRunResult>
         {
             TrainOne("stitched", vlmDir, lmDir, brokenWiring: false, FreezePolicy.ConnectorOnly, train, eval, processor),
@@ -146,22 +157,6 @@ public sealed class TinyWorldRun
         return list;
     }
 
-    /// <summary>Micro-batch i = a fixed slice of a seeded permutation: the same i always gives the same batch.</summary>
-    private sealed class Batches(Processor processor, List<Example> data, int microBatch, long seed) : IBatchSource
-    {
-        private readonly int[] _order = Permutation(data.Count, seed);
-        public Batch Get(long i) => processor.Collate(Enumerable.Range(0, microBatch)
-            .Select(j => data[_order[(int)((i * microBatch + j) % data.Count)]].Sample).ToList());
-
-        private static int[] Permutation(int n, long seed)
-        {
-            var rng = new Random((int)seed);
-            var p = Enumerable.Range(0, n).ToArray();
-            rng.Shuffle(p);
-            return p;
-        }
-    }
-
     private TinyRunResult TrainOne(string name, string vlmDir, string lmDir, bool brokenWiring, FreezePolicy policy,
                                    List<Example> train, List<Example> eval, Processor processor)
     {
@@ -180,7 +175,7 @@ public sealed class TinyWorldRun
         };
         var trainer = new Trainer(model, options, Path.Combine(_out, name));
         double maxConnectorGrad = 0;
-        trainer.Run(new Batches(processor, train, _s.MicroBatch, _s.Seed), new Batches(processor, eval, _s.MicroBatch, _s.Seed + 1),
+        trainer.Run(new SampleBatches(processor, train.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed), new SampleBatches(processor, eval.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed + 1),
             onStep: (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")));
         var (acc, byType) = Evaluate(model, processor, eval);
         _log($"{name}: accuracy {acc:P1}; connector grad norm max {maxConnectorGrad:G4}");

@@ -11,7 +11,7 @@ namespace SmVL.Training;
 public static class CausalLMLoss
 {
     /// <summary>Sum of token cross-entropies over labelled positions (divide by the accumulated token count).</summary>
-    public static Tensor Sum(SmolVLMForConditionalGeneration model, Batch b)
+    public static Tensor Sum(ICausalLM model, Batch b)
     {
         using var scope = NewDisposeScope();
         var hidden = model.Hidden(b.InputIds, b.PixelValues, b.AttentionMask);          // (B, T, H)

@@ -24,7 +24,8 @@ public sealed class TrainingDivergedException(string message, IReadOnlyDictionar
 /// </summary>
 public sealed class Trainer
 {
-    private readonly SmolVLMForConditionalGeneration _model;
+    private readonly nn.Module _model;
+    private readonly ICausalLM _lm;
     private readonly TrainOptions _o;
     private readonly string _runDir;
     private readonly List<(string name, Parameter p)> _trainable;
@@ -34,9 +35,11 @@ public sealed class Trainer
     public long Step { get; private set; }
     public List<double> Losses { get; } = new();
 
-    public Trainer(SmolVLMForConditionalGeneration model, TrainOptions options, string runDir)
+    /// <param name="model">a module that is an <see cref="ICausalLM"/>: the stitched VLM, or a text LM (parent pretraining)</param>
+    public Trainer(nn.Module model, TrainOptions options, string runDir)
     {
         _model = model; _o = options; _runDir = runDir;
+        _lm = model as ICausalLM ?? throw new ArgumentException($"{model.GetType().Name} is not an ICausalLM");
         _trainable = model.named_parameters().Where(np => np.parameter.requires_grad).Select(np => (np.name, np.parameter)).ToList();
         if (_trainable.Count == 0) throw new InvalidOperationException("no trainable parameters: apply a freeze policy that leaves something to train");
         _optimizer = optim.AdamW(_trainable.Select(t => t.p), options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
@@ -118,7 +121,7 @@ public sealed class Trainer
             count += b.LabelledTokens;
             tokens += b.AttentionMask.sum().item<long>();
             samples += b.InputIds.shape[0];
-            var loss = CausalLMLoss.Sum(_model, b);
+            var loss = CausalLMLoss.Sum(_lm, b);
             lossSum += loss.item<float>();
             if (double.IsFinite(lossSum)) loss.backward();
         }
@@ -164,7 +167,7 @@ public sealed class Trainer
         {
             using var scope = NewDisposeScope();
             using var b = eval.Get(i);
-            sum += CausalLMLoss.Sum(_model, b).item<float>();
+            sum += CausalLMLoss.Sum(_lm, b).item<float>();
             count += b.LabelledTokens;
         }
         return sum / Math.Max(1, count);

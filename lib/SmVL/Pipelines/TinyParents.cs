@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using SmVL.Checkpoints;
+using SmVL.Data;
+using SmVL.Models;
+using SmVL.Processing;
+using SmVL.Stitching;
+using SmVL.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SmVL.Pipelines;
+
+/// <summary>
+/// Pretrains the tiny world's two parents, as HF-format folders, like the real ones:
+/// a "Qwen3" parent (real Qwen3 tokenizer ids, Qwen3 architecture) that has only read Chinese text
+/// — scene descriptions followed by a question and its answer, in the Qwen3 chat format, so it
+/// learns to read facts from its context (what the connector will later feed it); and a
+/// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
+/// The vision tower learns from a dense auxiliary task (tinyworld-notes.md: end-to-end VQA loss alone
+/// did not teach it): classify every patch of every tile as empty or one of the shape×colour classes.
+/// </summary>
+public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
+{
+    private static readonly Dictionary<string, object?> NoThinking = new() { ["enable_thinking"] = false };
+    public static int PatchClasses => Enum.GetValues<ShapeKind>().Length * Enum.GetValues<ShapeColour>().Length + 1;
+
+    /// <summary>Text-only sample: user = description + question, assistant = answer (assistant-only loss).</summary>
+    public ProcessedSample LanguageSample(TinyScene scene, TinyQuestion q) => processor.Process(new[]
+    {
+        ChatMessage.User(scene.Describe("zh") + "\n" + q.Text), ChatMessage.Assistant(q.Answer),
+    }, Array.Empty<RgbImage>(), LabelPolicy.AssistantOnly, templateVars: NoThinking);
+
+    public void PretrainLanguage(string dir, IReadOnlyList<TinyWorldSample> train)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed(s.Seed);
+        using var lm = new Qwen3ForCausalLM(TinyWorldRun.LmConfig(s));
+        WeightInit.HfNormal(lm, 0.02, s.Seed);
+        var samples = train.Select(t => LanguageSample(t.Scene, t.Zh)).ToList();
+        var options = new TrainOptions
+        {
+            Steps = s.LanguageSteps, GradAccum = 1, LearningRate = 3e-3, Schedule = "cosine", WarmupRatio = 0.03,
+            EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0,
+        };
+        var trainer = new Trainer(lm, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
+        trainer.Run(new SampleBatches(processor, samples, s.ParentBatch, s.Seed));
+        Directory.CreateDirectory(dir);
+        lm.Config.Save(Path.Combine(dir, "config.json"));
+        CheckpointLoader.Save(lm, dir);
+        log($"qwen3 parent: {s.LanguageSteps} steps, loss {trainer.Losses.Take(5).Average():F3} → {trainer.Losses.TakeLast(20).Average():F3}, {clock.Elapsed.TotalSeconds:F0}s");
+    }
+
+    /// <summary>Tiles (N, 3, H, W) of one image and the class of the shape under each patch centre (N, P).</summary>
+    public (float[] pixels, int tiles, long[] labels) VisionSample(TinyScene scene, RgbImage image)
+    {
+        var p = processor.Images.Process(image);
+        var cfg = processor.Images.Config;
+        var (rw, rh) = ImageProcessor.ResizeTarget(image.Width, image.Height, cfg.LongestEdge);
+        var (ew, eh) = ImageProcessor.VisionEncoderTarget(rw, rh, cfg.MaxImageSize);
+        int patch = s.PatchSize, perSide = p.Width / patch;
+        var labels = new long[p.NumImages * perSide * perSide];
+        for (int t = 0; t < p.NumImages; t++)
+        {
+            bool global = p.Rows > 0 && t == p.NumImages - 1 || p.Rows == 0;
+            int r = p.Rows > 0 && !global ? t / p.Cols : 0, c = p.Rows > 0 && !global ? t % p.Cols : 0;
+            for (int i = 0; i < perSide; i++)
+                for (int j = 0; j < perSide; j++)
+                {
+                    // patch centre in the encoder-sized image, then in the original image
+                    double ex = global ? (j * patch + patch / 2.0) * ew / p.Width : c * p.Width + j * patch + patch / 2.0;
+                    double ey = global ? (i * patch + patch / 2.0) * eh / p.Height : r * p.Height + i * patch + patch / 2.0;
+                    double x = ex * image.Width / ew, y = ey * image.Height / eh;
+                    var shape = scene.Shapes.FirstOrDefault(sh => sh.Contains(x, y));
+                    labels[(t * perSide + i) * perSide + j] = shape is null ? 0 : 1 + (int)shape.Kind * Enum.GetValues<ShapeColour>().Length + (int)shape.Colour;
+                }
+        }
+        return (p.PixelValues, p.NumImages, labels);
+    }
+
+    public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed(s.Seed + 1);
+        var config = TinyWorldRun.ParentConfig(s);
+        using var parent = new SmolVLMForConditionalGeneration(config);
+        WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
+        var vision = parent.model.vision_model;
+        using var head = nn.Linear(config.VisionConfig.HiddenSize, PatchClasses);
+        var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
+        var parameters = vision.parameters().Concat(head.parameters()).ToList();
+        using var optimizer = optim.AdamW(parameters, 3e-3, weight_decay: 0.0);
+        var order = Enumerable.Range(0, data.Count).ToArray();
+        new Random((int)s.Seed).Shuffle(order);
+        var bar = new ProgressBar("vision", s.VisionSteps);
+        double first = 0, last = 0;
+        for (long step = 0; step < s.VisionSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.ParamGroups.First().LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, 3e-3);
+            var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
+            var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
+            var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
+            var logits = head.forward(vision.forward(pixels)).reshape(-1, PatchClasses);
+            var loss = nn.functional.cross_entropy(logits, labels);
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            double value = loss.item<float>();
+            if (step == 0) first = value;
+            last = 0.95 * (step == 0 ? value : last) + 0.05 * value;
+            bar.Report(step + 1, $"loss {value:F4}");
+        }
+        Stitcher.Save(parent, dir);
+        log($"smolvlm parent: vision tower {s.VisionSteps} steps of patch classification, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s");
+    }
+}
