@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Plotly.NET;
 using Plotly.NET.CSharp;
 using SmVL.Plots;
+using SmVL.Training;
 
 namespace SmVL.Pipelines;
 
@@ -32,8 +33,18 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
             ["total_params"] = stitched?.Total,
             ["steps"] = Steps,
             ["wall_seconds"] = WallSeconds,
-            ["parents"] = "freshly initialised (not pretrained yet)",
+            ["parents"] = "pretrained once and cached: Qwen3 parent on Chinese descriptions + QA text; SmolVLM parent's vision tower on patch classification",
         };
+    }
+
+    private static string Gallery(TinyRunResult? run)
+    {
+        if (run is null || run.Gallery.Count == 0) return "";
+        var cells = run.Gallery.Select(g =>
+            $"<figure style=\"display:inline-block;margin:6px;width:160px;vertical-align:top\"><img src=\"data:image/png;base64,{Convert.ToBase64String(g.Png)}\" style=\"width:128px;image-rendering:pixelated\"/>" +
+            $"<figcaption>{Enc(g.Question)}<br/>answer: {Enc(g.Answer)}<br/>model: <b style=\"color:{(g.Answer == g.Prediction ? "green" : "crimson")}\">{Enc(g.Prediction)}</b></figcaption></figure>");
+        return $"<h2>Held-out images ({run.Name})</h2><div>{string.Concat(cells)}</div>";
+        static string Enc(string s) => System.Net.WebUtility.HtmlEncode(s);
     }
 
     public void Write(string dir)
@@ -45,10 +56,18 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
         var chart = Plotly.NET.CSharp.Chart.Combine(curves);
         var accuracy = Plotly.NET.CSharp.Chart.Column<double, string, string>(
             values: Runs.Select(r => r.Accuracy).Append(MajorityBaseline).ToArray(), Keys: Runs.Select(r => r.Name).Append("majority baseline").ToArray());
+        var evalCurves = Runs.Select(r =>
+        {
+            var rows = MetricsLog.Read(Path.Combine(dir, r.Name)).Where(o => o["eval_loss"] is not null).ToList();
+            return Plotly.NET.CSharp.Chart.Line<long, double, string>(
+                x: rows.Select(o => o["step"]!.GetValue<long>()).ToArray(), y: rows.Select(o => o["eval_loss"]!.GetValue<double>()).ToArray(), Name: r.Name);
+        }).ToArray();
         File.WriteAllText(Path.Combine(dir, "report.html"), Html.StandalonePage("SmVL tiny world", new[]
         {
             "<h1>SmVL tiny world</h1>",
-            $"<p>{Steps} steps per run, {WallSeconds:F0} s in all. Parents are freshly initialised in this version.</p>",
+            $"<p>{Steps} steps per run, {WallSeconds:F0} s in all (parents included when they were not cached).</p>",
+            "<h2>Held-out eval loss</h2>", Html.ChartDiv(Plotly.NET.CSharp.Chart.Combine(evalCurves)),
+            Gallery(Run("stitched")),
             "<h2>Training loss by step: correct wiring vs broken wiring (the blog's figure)</h2>", Html.ChartDiv(chart),
             "<h2>Held-out exact-match accuracy</h2>", Html.ChartDiv(accuracy),
         }));

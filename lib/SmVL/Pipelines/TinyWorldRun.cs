@@ -43,7 +43,11 @@ public sealed record TinySettings
 
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
 public sealed record TinyRunResult(string Name, double Accuracy, IReadOnlyDictionary<string, double> AccuracyByType,
-                                   double MaxConnectorGradNorm, IReadOnlyList<double> Losses, long Trainable, long Total);
+                                   double MaxConnectorGradNorm, IReadOnlyList<double> Losses, long Trainable, long Total,
+                                   IReadOnlyList<GalleryItem> Gallery);
+
+/// <summary>A held-out image with its question, the reference answer and the model's prediction.</summary>
+public sealed record GalleryItem(byte[] Png, string Question, string Answer, string Prediction);
 
 /// <summary>
 /// The blog's experiment in miniature, through the real code paths: TinyWorld written as Cauldron
@@ -134,14 +138,19 @@ public sealed class TinyWorldRun
             TrainOne("stitched", vlmDir, lmDir, brokenWiring: false, FreezePolicy.ConnectorOnly, train, eval, processor),
             TrainOne("broken_frozen", vlmDir, lmDir, brokenWiring: true, FreezePolicy.ConnectorOnly, train, eval, processor),
         };
-        if (includeFull) runs.Add(TrainOne("broken_full", vlmDir, lmDir, brokenWiring: true, FreezePolicy.Full, train, eval, processor));
+        if (includeFull)
+        {
+            runs.Add(TrainOne("broken_full", vlmDir, lmDir, brokenWiring: true, FreezePolicy.Full, train, eval, processor));
+            runs.Add(TrainOne("connector_head", vlmDir, lmDir, brokenWiring: false, FreezePolicy.ConnectorAndHead, train, eval, processor));
+            runs.Add(TrainOne("lora", vlmDir, lmDir, brokenWiring: false, FreezePolicy.Lora, train, eval, processor));
+        }
         var stats = export.Eval;
         var result = new TinyWorldResult(runs, stats.OverallBaseline, stats.Types.ToDictionary(t => t, stats.MajorityBaseline), clock.Elapsed.TotalSeconds, _s.Steps);
         result.Write(_out);
         return result;
     }
 
-    private sealed record Example(ProcessedSample Sample, List<ChatMessage> Prompt, RgbImage Image, string Answer, string Type);
+    private sealed record Example(string Id, ProcessedSample Sample, List<ChatMessage> Prompt, RgbImage Image, string Question, string Answer, string Type);
 
     private List<Example> Load(Processor processor, CauldronReader reader)
     {
@@ -151,7 +160,7 @@ public sealed class TinyWorldRun
             var turn = sample.Turns[0];
             var image = sample.DecodeImage();
             var processed = processor.Process(Messages(turn, withAnswer: true), new[] { image }, LabelPolicy.AssistantOnly, templateVars: NoThinking);
-            list.Add(new Example(processed, Messages(turn, withAnswer: false), image, turn.Assistant, turn.QuestionType ?? "unknown"));
+            list.Add(new Example(sample.Id, processed, Messages(turn, withAnswer: false), image, turn.User, turn.Assistant, turn.QuestionType ?? "unknown"));
         }
         if (reader.BadRows.Total > 0) _log(reader.BadRows.ToString());
         return list;
@@ -165,6 +174,7 @@ public sealed class TinyWorldRun
         manual_seed(_s.Seed);
         using var model = Stitcher.ReplaceTextModel(vlmDir, lmDir, text, brokenWiring);
         Stitcher.NewConnector(model, ConnectorInitKind.PyTorchDefault, _s.Seed);
+        if (policy == FreezePolicy.Lora) Lora.Apply(model, new LoraOptions { Rank = 8, Alpha = 16, Seed = _s.Seed });
         Freezing.Apply(model, policy);
         _log(Freezing.Summary(model));
         var table = Freezing.Table(model);
@@ -177,16 +187,20 @@ public sealed class TinyWorldRun
         double maxConnectorGrad = 0;
         trainer.Run(new SampleBatches(processor, train.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed), new SampleBatches(processor, eval.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed + 1),
             onStep: (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")));
-        var (acc, byType) = Evaluate(model, processor, eval);
+        var (acc, byType, rows) = Evaluate(model, processor, eval, Path.Combine(_out, name, "predictions.jsonl"));
+        var gallery = eval.Zip(rows).Take(12).Select(p => new GalleryItem(ImageCodec.EncodePng(p.First.Image), p.Second.Question, p.Second.Reference, p.Second.Prediction)).ToList();
+        if (policy == FreezePolicy.Lora) Lora.MergeAndUnload(model);   // saved as a plain HF folder
+        Stitcher.Save(model, Path.Combine(_out, name, "model"));
         _log($"{name}: accuracy {acc:P1}; connector grad norm max {maxConnectorGrad:G4}");
-        return new TinyRunResult(name, acc, byType, maxConnectorGrad, trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total));
+        return new TinyRunResult(name, acc, byType, maxConnectorGrad, trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total), gallery);
     }
 
     /// <summary>Greedy exact-match accuracy on held-out images (batched, left-padded), overall and per question type.</summary>
-    private static (double, Dictionary<string, double>) Evaluate(SmolVLMForConditionalGeneration model, Processor processor, List<Example> eval)
+    private static (double, Dictionary<string, double>, List<PredictionRow>) Evaluate(SmolVLMForConditionalGeneration model, Processor processor, List<Example> eval, string predictionsPath)
     {
         model.eval();
         var correct = new Dictionary<string, (int ok, int n)>();
+        var rows = new List<PredictionRow>();
         var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
         foreach (var chunk in eval.Chunk(16))
         {
@@ -197,11 +211,14 @@ public sealed class TinyWorldRun
             {
                 var ex = chunk[i];
                 string answer = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
+                bool right = VqaAccuracy.Matches(answer, ex.Answer);
                 var (ok, n) = correct.GetValueOrDefault(ex.Type);
-                correct[ex.Type] = (ok + (VqaAccuracy.Matches(answer, ex.Answer) ? 1 : 0), n + 1);
+                correct[ex.Type] = (ok + (right ? 1 : 0), n + 1);
+                rows.Add(new PredictionRow(ex.Id, ex.Question, ex.Answer, answer, right, ex.Type));
             }
         }
+        PredictionsFile.Write(predictionsPath, rows);
         double overall = (double)correct.Values.Sum(c => c.ok) / Math.Max(1, correct.Values.Sum(c => c.n));
-        return (overall, correct.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n));
+        return (overall, correct.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n), rows);
     }
 }
