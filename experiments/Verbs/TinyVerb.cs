@@ -3,7 +3,8 @@ using SmVL.Pipelines;
 namespace SmVL.Experiments.Verbs;
 
 /// <summary>
-/// `smvl tiny --out DIR [--quick] [--steps N] [--no-full]`: the embedded default. Generates TinyWorld,
+/// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
+/// [--language-steps N] [--vision-steps N] [--seed S] [--no-full]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -17,6 +18,12 @@ public sealed class TinyVerb : IVerb
         var settings = args.Flag("quick") ? TinySettings.Quick : new TinySettings();
         if (args.Long("steps") is { } steps) settings = settings with { Steps = steps };
         if (args.Long("seed") is { } seed) settings = settings with { Seed = seed };
+        if (args.Has("lr")) settings = settings with { LearningRate = args.Double("lr", settings.LearningRate) };
+        if (args.Has("micro-batch")) settings = settings with { MicroBatch = args.Int("micro-batch", settings.MicroBatch) };
+        if (args.Has("train-images")) settings = settings with { TrainImages = args.Int("train-images", settings.TrainImages) };
+        if (args.Has("layers")) settings = settings with { Layers = args.Int("layers", settings.Layers) };
+        if (args.Long("language-steps") is { } ls) settings = settings with { LanguageSteps = ls };
+        if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";
         var result = new TinyWorldRun(settings, outDir).Run(includeFull: !args.Flag("no-full"));
         Console.WriteLine($"\nsummary: {Path.Combine(outDir, "summary.json")}   report: {Path.Combine(outDir, "report.html")}");

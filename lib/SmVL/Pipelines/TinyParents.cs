@@ -14,7 +14,8 @@ namespace SmVL.Pipelines;
 /// Pretrains the tiny world's two parents, as HF-format folders, like the real ones:
 /// a "Qwen3" parent (real Qwen3 tokenizer ids, Qwen3 architecture) that has only read Chinese text
 /// — scene descriptions followed by a question and its answer, in the Qwen3 chat format, so it
-/// learns to read facts from its context (what the connector will later feed it); and a
+/// learns to read facts from its context (what the connector will later feed it) — both as
+/// sentences and as sketches laid out like an image prompt (<see cref="SketchSample"/>); and a
 /// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
 /// The vision tower learns from a dense auxiliary task (tinyworld-notes.md: end-to-end VQA loss alone
 /// did not teach it): classify every patch of every tile as empty or one of the shape×colour classes.
@@ -30,13 +31,58 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         ChatMessage.User(scene.Describe("zh") + "\n" + q.Text), ChatMessage.Assistant(q.Answer),
     }, Array.Empty<RgbImage>(), LabelPolicy.AssistantOnly, templateVars: NoThinking);
 
+    /// <summary>
+    /// A scene sketch: exactly the token layout of an image prompt (tile markers, rows, global
+    /// image), but where each image token would stand, one code word naming what is in that cell of
+    /// the crop (`0` empty, `A`…`T` one per shape×colour). The parent learns to read a picture laid
+    /// out the way the stitched model will see one, so the connector only has to turn each cell's
+    /// vision features into that cell's word.
+    /// </summary>
+    public ProcessedSample SketchSample(TinyScene scene, TinyQuestion q)
+    {
+        var image = TinyWorldRasteriser.Render(scene);
+        var withImage = processor.Process(new[] { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(q.Text)), ChatMessage.Assistant(q.Answer) },
+            new[] { image }, LabelPolicy.AssistantOnly, templateVars: NoThinking);
+        var cells = CellClasses(scene, image, withImage.Images[0]);
+        var ids = (long[])withImage.InputIds.Clone();
+        int k = 0;
+        for (int i = 0; i < ids.Length; i++) if (ids[i] == processor.ImageTokenId) ids[i] = CellWord(cells[k++]);
+        return new ProcessedSample(ids, withImage.Labels, Array.Empty<ProcessedImage>());
+    }
+
+    private long[]? _cellWords;
+    private long CellWord(int cls) => (_cellWords ??= Enumerable.Range(0, PatchClasses)
+        .Select(c => (long)processor.Tokenizer.Encode(c == 0 ? "0" : ((char)('A' + c - 1)).ToString()).Single()).ToArray())[cls];
+
+    /// <summary>Class per image token: crop by crop, the s×s block of patches each token covers (majority non-empty class).</summary>
+    public int[] CellClasses(TinyScene scene, RgbImage image, ProcessedImage p)
+    {
+        var labels = PatchLabels(scene, image, p);
+        int perSide = p.Width / s.PatchSize, scale = 2, cellsPerSide = perSide / scale;
+        var cells = new int[p.NumImages * cellsPerSide * cellsPerSide];
+        for (int t = 0; t < p.NumImages; t++)
+            for (int ci = 0; ci < cellsPerSide; ci++)
+                for (int cj = 0; cj < cellsPerSide; cj++)
+                {
+                    var counts = new int[PatchClasses];
+                    for (int a = 0; a < scale; a++)
+                        for (int b = 0; b < scale; b++)
+                            counts[labels[(t * perSide + ci * scale + a) * perSide + cj * scale + b]]++;
+                    int best = 0;
+                    for (int c = 1; c < PatchClasses; c++) if (counts[c] > 0 && (best == 0 || counts[c] > counts[best])) best = c;
+                    cells[(t * cellsPerSide + ci) * cellsPerSide + cj] = best;
+                }
+        return cells;
+    }
+
     public void PretrainLanguage(string dir, IReadOnlyList<TinyWorldSample> train)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
         using var lm = new Qwen3ForCausalLM(TinyWorldRun.LmConfig(s));
         WeightInit.HfNormal(lm, 0.02, s.Seed);
-        var samples = train.Select(t => LanguageSample(t.Scene, t.Zh)).ToList();
+        // Half sentence descriptions, half sketches in the image-prompt layout.
+        var samples = train.Select((t, i) => i % 2 == 0 ? SketchSample(t.Scene, t.Zh) : LanguageSample(t.Scene, t.Zh)).ToList();
         var options = new TrainOptions
         {
             Steps = s.LanguageSteps, GradAccum = 1, LearningRate = 3e-3, Schedule = "cosine", WarmupRatio = 0.03,
@@ -54,11 +100,17 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     public (float[] pixels, int tiles, long[] labels) VisionSample(TinyScene scene, RgbImage image)
     {
         var p = processor.Images.Process(image);
+        return (p.PixelValues, p.NumImages, PatchLabels(scene, image, p).Select(l => (long)l).ToArray());
+    }
+
+    /// <summary>For every patch of every crop, the class of the shape under its centre (0 = empty).</summary>
+    public int[] PatchLabels(TinyScene scene, RgbImage image, ProcessedImage p)
+    {
         var cfg = processor.Images.Config;
         var (rw, rh) = ImageProcessor.ResizeTarget(image.Width, image.Height, cfg.LongestEdge);
         var (ew, eh) = ImageProcessor.VisionEncoderTarget(rw, rh, cfg.MaxImageSize);
         int patch = s.PatchSize, perSide = p.Width / patch;
-        var labels = new long[p.NumImages * perSide * perSide];
+        var labels = new int[p.NumImages * perSide * perSide];
         for (int t = 0; t < p.NumImages; t++)
         {
             bool global = p.Rows > 0 && t == p.NumImages - 1 || p.Rows == 0;
@@ -74,7 +126,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
                     labels[(t * perSide + i) * perSide + j] = shape is null ? 0 : 1 + (int)shape.Kind * Enum.GetValues<ShapeColour>().Length + (int)shape.Colour;
                 }
         }
-        return (p.PixelValues, p.NumImages, labels);
+        return labels;
     }
 
     public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train)

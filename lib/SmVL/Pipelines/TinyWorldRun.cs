@@ -38,7 +38,7 @@ public sealed record TinySettings
     };
 
     /// <summary>What the cached parents depend on.</summary>
-    public string ParentKey => $"h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
+    public string ParentKey => $"v2-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
 }
 
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
