@@ -123,7 +123,7 @@ public sealed class ImageCodecTests(ITestOutputHelper output)
                 int i = (y * w + x) * 4;
                 px[i] = (byte)(255 * x / (w - 1));
                 px[i + 1] = (byte)(255 * y / (h - 1));
-                px[i + 2] = (byte)Math.Clamp(128 + 100 * Math.Sin(x * 0.05) * Math.Cos(y * 0.07) + rng.Next(-12, 13), 0, 255);
+                px[i + 2] = (byte)Math.Clamp(128 + 100 * Math.Sin(x * 0.05) * Math.Cos(y * 0.07) + rng.Next(-40, 41), 0, 255);
                 px[i + 3] = 255;
             }
         System.Runtime.InteropServices.Marshal.Copy(px, 0, bitmap.GetPixels(), px.Length);

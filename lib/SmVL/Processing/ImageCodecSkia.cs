@@ -43,7 +43,7 @@ internal static class ImageCodecSkia
         if (codec is null)
         {
             stream.Dispose();
-            throw new ImageDecodeException(source, $"not a decodable JPEG ({Describe(created)})");
+            throw new ImageDecodeException(source, $"unreadable JPEG header: {Describe(created)}");
         }
         // The codec owns the stream from here on.
         var info = codec.Info;
@@ -72,7 +72,7 @@ internal static class ImageCodecSkia
 
     private static string Describe(SKCodecResult r) => r switch
     {
-        SKCodecResult.IncompleteInput => "truncated JPEG data (incomplete input)",
+        SKCodecResult.IncompleteInput => "truncated JPEG data",
         SKCodecResult.ErrorInInput or SKCodecResult.InvalidInput => $"corrupt JPEG data ({r})",
         SKCodecResult.Unimplemented => "unsupported JPEG variant (Unimplemented)",
         _ => $"JPEG decoder failed ({r})",
