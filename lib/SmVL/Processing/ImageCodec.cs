@@ -29,7 +29,10 @@ public static class ImageCodec
     public static DecodedImage DecodeRaw(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
-        if (IsJpeg(bytes) && ImageCodecSkia.TryDecodeJpeg(bytes, source) is { } jpeg) return Checked(jpeg, source);
+        if (!IsJpeg(bytes)) return DecodeRawStb(bytes, source);
+        if (ImageCodecSkia.TryDecodeJpeg(bytes, source) is { } jpeg) return Checked(jpeg, source);
+        // Fallback: stb pads a truncated scan silently, PIL (and Skia) refuse it.
+        if (!EndsScanWithEoi(bytes)) throw new ImageDecodeException(source, "truncated JPEG data (no EOI after the last scan)");
         return DecodeRawStb(bytes, source);
     }
 
@@ -71,6 +74,17 @@ public static class ImageCodec
 
     /// <summary>SOI marker followed by the start of another marker.</summary>
     internal static bool IsJpeg(byte[] b) => b.Length > 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+
+    /// <summary>
+    /// An EOI marker (FF D9) after the last SOS (FF DA). Entropy-coded data stuffs FF with 00, so these
+    /// byte pairs are markers; an EXIF thumbnail's own SOS/EOI come before the main image's SOS.
+    /// </summary>
+    internal static bool EndsScanWithEoi(byte[] b)
+    {
+        var span = b.AsSpan();
+        int sos = span.LastIndexOf([(byte)0xFF, (byte)0xDA]), eoi = span.LastIndexOf([(byte)0xFF, (byte)0xD9]);
+        return sos >= 0 && eoi > sos;
+    }
 
     private static byte[] ReadFile(string path) =>
         File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"image file not found: {path}", path);
