@@ -80,6 +80,42 @@ public class ProcessorTests
         Assert.Throws<SampleTooLongException>(() => p.Collate(new[] { a, b }, maxLength: T - 1));
     }
 
+    /// <summary>Issue 3: a too-long sample is never cut: dropped and counted, or raised, by option.</summary>
+    [Fact]
+    public void FilterByLengthDropsAndCountsOrRaises()
+    {
+        var p = Tiny();
+        // 64×32 → 1×2 tiles + global; 64×64 → 2×2 tiles + global, and a longer question.
+        var shortOne = p.Process(new[] { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart("短")) }, new[] { Gradient(64, 32) });
+        var longOne = p.Process(new[] { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart("一个长一点的问题，有更多的字。")) }, new[] { Gradient(64, 64) });
+        var textOnly = p.Process(new[] { ChatMessage.User("你好") }, Array.Empty<RgbImage>());
+        var samples = new[] { shortOne, longOne, textOnly, longOne };
+        int limit = Math.Max(shortOne.InputIds.Length, textOnly.InputIds.Length); // one of them fits exactly (<=)
+        Assert.True(longOne.InputIds.Length > limit, $"{longOne.InputIds.Length} <= {limit}");
+
+        var f = Processor.FilterByLength(samples, limit);
+        Assert.Equal(2, f.Dropped);
+        Assert.Equal(new[] { 1, 3 }, f.DroppedIndices);
+        Assert.Equal(new[] { shortOne, textOnly }, f.Kept); // order kept, samples untouched (nothing cut)
+        using (var batch = p.Collate(f.Kept, maxLength: limit, padToMax: true))
+        {
+            Assert.Equal(new long[] { 2, limit }, batch.InputIds.shape);
+            Assert.Equal(shortOne.Images[0].NumImages * 4, batch.InputIds[0].eq(151655).sum().item<long>());
+        }
+
+        var all = Processor.FilterByLength(samples, longOne.InputIds.Length);
+        Assert.Equal((4, 0), (all.Kept.Count, all.Dropped));
+        var none = Processor.FilterByLength(new[] { longOne }, 1);
+        Assert.Equal((0, 1), (none.Kept.Count, none.Dropped));
+
+        var e = Assert.Throws<SampleTooLongException>(() => Processor.FilterByLength(samples, limit, TooLongPolicy.Raise));
+        Assert.Equal((1, longOne.InputIds.Length, limit), (e.Index!.Value, e.Length, e.MaxLength));
+        Assert.Contains("sample 1 needs", e.Message);
+        // Collate itself still raises rather than cutting.
+        Assert.Throws<SampleTooLongException>(() => p.Collate(samples, maxLength: limit));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Processor.FilterByLength(samples, 0));
+    }
+
     [Fact]
     public void ImageCountMismatchIsAnError()
     {

@@ -11,8 +11,12 @@ public sealed class ImageDecodeException(string source, string reason)
 }
 
 /// <summary>
-/// The one seam for image decoding and encoding. StbImageSharp/StbImageWriteSharp here because
-/// SixLabors.ImageSharp is not served on our platform; swap this file to use ImageSharp elsewhere.
+/// The one seam for image decoding and encoding. JPEG goes through SkiaSharp (libjpeg-turbo, as in
+/// PIL; see <see cref="ImageCodecSkia"/>), which gives PIL's pixels exactly; PNG and GIF through
+/// StbImageSharp, exact for those lossless formats; PNG is written with StbImageWriteSharp.
+/// (SixLabors.ImageSharp is not served on our platform.) If libSkiaSharp cannot be loaded, JPEG
+/// falls back to StbImageSharp with a one-time warning: stb's IDCT and upsampling differ from
+/// libjpeg-turbo by up to 3 levels (4:2:0/4:4:4) and far more on 4:2:2.
 /// <see cref="DecodeRaw"/> keeps the mode PIL would report (it changes how the processor resizes);
 /// <see cref="Decode"/> is that plus transformers' convert_to_rgb (alpha over white, grey replicated).
 /// </summary>
@@ -23,6 +27,17 @@ public static class ImageCodec
     public static RgbImage Decode(byte[] bytes, string source) => DecodeRaw(bytes, source).ToRgb();
 
     public static DecodedImage DecodeRaw(byte[] bytes, string source)
+    {
+        if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
+        if (!IsJpeg(bytes)) return DecodeRawStb(bytes, source);
+        if (ImageCodecSkia.TryDecodeJpeg(bytes, source) is { } jpeg) return Checked(jpeg, source);
+        // Fallback: stb pads a truncated scan silently, PIL (and Skia) refuse it.
+        if (!EndsScanWithEoi(bytes)) throw new ImageDecodeException(source, "truncated JPEG data (no EOI after the last scan)");
+        return DecodeRawStb(bytes, source);
+    }
+
+    /// <summary>The StbImageSharp path: PNG, GIF, BMP, ...; JPEG only when Skia is unavailable.</summary>
+    internal static DecodedImage DecodeRawStb(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
         PilMode? sniffed = SniffMode(bytes);
@@ -55,6 +70,20 @@ public static class ImageCodec
         using var ms = new MemoryStream();
         new ImageWriter().WritePng(image.Pixels, image.Width, image.Height, StbImageWriteSharp.ColorComponents.RedGreenBlue, ms);
         return ms.ToArray();
+    }
+
+    /// <summary>SOI marker followed by the start of another marker.</summary>
+    internal static bool IsJpeg(byte[] b) => b.Length > 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+
+    /// <summary>
+    /// An EOI marker (FF D9) after the last SOS (FF DA). Entropy-coded data stuffs FF with 00, so these
+    /// byte pairs are markers; an EXIF thumbnail's own SOS/EOI come before the main image's SOS.
+    /// </summary>
+    internal static bool EndsScanWithEoi(byte[] b)
+    {
+        var span = b.AsSpan();
+        int sos = span.LastIndexOf([(byte)0xFF, (byte)0xDA]), eoi = span.LastIndexOf([(byte)0xFF, (byte)0xD9]);
+        return sos >= 0 && eoi > sos;
     }
 
     private static byte[] ReadFile(string path) =>

@@ -10,8 +10,32 @@ public enum LabelPolicy { FullText, AssistantOnly }
 public sealed record ProcessedSample(long[] InputIds, long[] Labels, IReadOnlyList<ProcessedImage> Images);
 
 /// <summary>Thrown (or counted) when truncation would cut into an image's tokens.</summary>
-public sealed class SampleTooLongException(int length, int maxLength)
-    : Exception($"sample needs {length} tokens but max_length is {maxLength}; cutting it would cut image tokens");
+public sealed class SampleTooLongException(int length, int maxLength, int? index = null)
+    : Exception($"{(index is { } i ? $"sample {i}" : "sample")} needs {length} tokens but max_length is {maxLength}; cutting it would cut image tokens")
+{
+    public int Length { get; } = length;
+    public int MaxLength { get; } = maxLength;
+    /// <summary>The sample's position in the list that was checked, when known.</summary>
+    public int? Index { get; } = index;
+}
+
+/// <summary>What to do with a sample longer than max_length (never cut: that would cut image tokens).</summary>
+public enum TooLongPolicy
+{
+    /// <summary>Throw <see cref="SampleTooLongException"/> (what <see cref="Processor.Collate"/> does).</summary>
+    Raise,
+    /// <summary>Leave the sample out and count it.</summary>
+    Drop,
+}
+
+/// <summary>
+/// The samples that fit max_length, in their original order, and the ones left out:
+/// <see cref="Dropped"/> is their count, <see cref="DroppedIndices"/> their positions in the input.
+/// </summary>
+public sealed record LengthFiltered(IReadOnlyList<ProcessedSample> Kept, IReadOnlyList<int> DroppedIndices)
+{
+    public int Dropped => DroppedIndices.Count;
+}
 
 /// <summary>
 /// Messages + images → model inputs, as SmolVLM's processor does: render the chat template,
@@ -77,6 +101,7 @@ public sealed class Processor
     /// Right-pad samples to the batch's longest (or to <paramref name="maxLength"/> when
     /// <paramref name="padToMax"/>), as the reference collator did. A sample longer than maxLength
     /// is never cut (that would cut image tokens): it throws <see cref="SampleTooLongException"/>.
+    /// To drop and count such samples instead, pass the list through <see cref="FilterByLength"/> first.
     /// </summary>
     public Batch Collate(IReadOnlyList<ProcessedSample> samples, int maxLength = int.MaxValue, bool padToMax = false)
     {
@@ -93,6 +118,28 @@ public sealed class Processor
             Array.Fill(mask, 1L, b * T, s.InputIds.Length);
         }
         return new Batch(tensor(ids, new long[] { B, T }), tensor(mask, new long[] { B, T }), tensor(labels, new long[] { B, T }), PixelValues(samples));
+    }
+
+    /// <summary>
+    /// Check samples against <paramref name="maxLength"/> before <see cref="Collate"/>: a sample
+    /// longer than that is never cut; with <see cref="TooLongPolicy.Drop"/> it is left out and
+    /// counted, with <see cref="TooLongPolicy.Raise"/> it throws <see cref="SampleTooLongException"/>
+    /// (naming its index). Kept may be empty (Collate needs at least one sample).
+    /// </summary>
+    public static LengthFiltered FilterByLength(IReadOnlyList<ProcessedSample> samples, int maxLength, TooLongPolicy policy = TooLongPolicy.Drop)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        var kept = new List<ProcessedSample>(samples.Count);
+        var dropped = new List<int>();
+        for (int i = 0; i < samples.Count; i++)
+        {
+            int length = samples[i].InputIds.Length;
+            if (length <= maxLength) kept.Add(samples[i]);
+            else if (policy == TooLongPolicy.Raise) throw new SampleTooLongException(length, maxLength, i);
+            else dropped.Add(i);
+        }
+        return new LengthFiltered(kept, dropped);
     }
 
     /// <summary>(B, N_max, 3, H, W), padding images all zeros (the model drops those), or null without images.</summary>
