@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using SmVL.Checkpoints;
 using SmVL.Data;
+using SmVL.Evaluation;
+using SmVL.Generation;
+using Generator = SmVL.Generation.Generator;
 using SmVL.Models;
 using SmVL.Processing;
 using SmVL.Stitching;
@@ -26,10 +29,12 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     public static int PatchClasses => Enum.GetValues<ShapeKind>().Length * Enum.GetValues<ShapeColour>().Length + 1;
 
     /// <summary>Text-only sample: user = description + question, assistant = answer (assistant-only loss).</summary>
-    public ProcessedSample LanguageSample(TinyScene scene, TinyQuestion q) => processor.Process(new[]
+    public ProcessedSample LanguageSample(TinyScene scene, TinyQuestion q, bool withAnswer = true)
     {
-        ChatMessage.User(scene.Describe("zh") + "\n" + q.Text), ChatMessage.Assistant(q.Answer),
-    }, Array.Empty<RgbImage>(), LabelPolicy.AssistantOnly, templateVars: NoThinking);
+        var messages = new List<ChatMessage> { ChatMessage.User(scene.Describe("zh") + "\n" + q.Text) };
+        if (withAnswer) messages.Add(ChatMessage.Assistant(q.Answer));
+        return processor.Process(messages, Array.Empty<RgbImage>(), LabelPolicy.AssistantOnly, addGenerationPrompt: !withAnswer, templateVars: NoThinking);
+    }
 
     /// <summary>
     /// A scene sketch: exactly the token layout of an image prompt (tile markers, rows, global
@@ -38,11 +43,12 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     /// out the way the stitched model will see one, so the connector only has to turn each cell's
     /// vision features into that cell's word.
     /// </summary>
-    public ProcessedSample SketchSample(TinyScene scene, TinyQuestion q)
+    public ProcessedSample SketchSample(TinyScene scene, TinyQuestion q, bool withAnswer = true)
     {
         var image = TinyWorldRasteriser.Render(scene);
-        var withImage = processor.Process(new[] { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(q.Text)), ChatMessage.Assistant(q.Answer) },
-            new[] { image }, LabelPolicy.AssistantOnly, templateVars: NoThinking);
+        var messages = new List<ChatMessage> { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(q.Text)) };
+        if (withAnswer) messages.Add(ChatMessage.Assistant(q.Answer));
+        var withImage = processor.Process(messages, new[] { image }, LabelPolicy.AssistantOnly, addGenerationPrompt: !withAnswer, templateVars: NoThinking);
         var cells = CellClasses(scene, image, withImage.Images[0]);
         var ids = (long[])withImage.InputIds.Clone();
         int k = 0;
@@ -90,10 +96,33 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         };
         var trainer = new Trainer(lm, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
         trainer.Run(new SampleBatches(processor, samples, s.ParentBatch, s.Seed));
+        var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(100).ToList();
+        double sentences = ReadingAccuracy(lm, heldOut.Select(t => (LanguageSample(t.Scene, t.Zh, withAnswer: false), t.Zh.Answer)));
+        double sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh.Answer)));
+        log($"qwen3 parent reads held-out scenes: {sentences:P0} exact from sentences, {sketches:P0} from sketches");
         Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "reading_accuracy.json"), $"{{\"sentences\": {sentences}, \"sketches\": {sketches}}}");
         lm.Config.Save(Path.Combine(dir, "config.json"));
         CheckpointLoader.Save(lm, dir);
         log($"qwen3 parent: {s.LanguageSteps} steps, loss {trainer.Losses.Take(5).Average():F3} → {trainer.Losses.TakeLast(20).Average():F3}, {clock.Elapsed.TotalSeconds:F0}s");
+    }
+
+    /// <summary>Greedy exact-match accuracy of a text model on prompts with known answers (how well it reads its context).</summary>
+    private double ReadingAccuracy(Qwen3ForCausalLM lm, IEnumerable<(ProcessedSample prompt, string answer)> items)
+    {
+        lm.eval();
+        int ok = 0, n = 0;
+        var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { TinyWorldRun.EosTokenId }, PadTokenId = TinyWorldRun.PadTokenId };
+        foreach (var chunk in items.Chunk(25))
+        {
+            using var result = Generator.Generate(lm, chunk.Select(c => c.prompt.InputIds).ToList(), null, options);
+            for (int i = 0; i < chunk.Length; i++, n++)
+            {
+                string text = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != TinyWorldRun.EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
+                if (VqaAccuracy.Matches(text, chunk[i].answer)) ok++;
+            }
+        }
+        return (double)ok / Math.Max(1, n);
     }
 
     /// <summary>Tiles (N, 3, H, W) of one image and the class of the shape under each patch centre (N, P).</summary>

@@ -201,7 +201,7 @@ public sealed class TinyWorldRun
         model.eval();
         var correct = new Dictionary<string, (int ok, int n)>();
         var rows = new List<PredictionRow>();
-        var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
+        var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
         foreach (var chunk in eval.Chunk(16))
         {
             using var scope = NewDisposeScope();
