@@ -57,6 +57,16 @@ public class ProcessorTests
     }
 
     [Fact]
+    public void AssistantOnlyPromptWithoutAnswerHasNoLabels()
+    {
+        var p = Tiny();
+        var s = p.Process(new[] { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart("图中有几个圆形？")) }, new[] { Gradient(64, 40) },
+            LabelPolicy.AssistantOnly, addGenerationPrompt: true, templateVars: new Dictionary<string, object?> { ["enable_thinking"] = false });
+        Assert.All(s.Labels, l => Assert.Equal(-100L, l));
+        Assert.EndsWith("<|im_start|>assistant\n<think>\n\n</think>\n\n", p.Tokenizer.Decode(s.InputIds.Select(i => (int)i)));
+    }
+
+    [Fact]
     public void CollatePadsRightAndNeverCutsImages()
     {
         var p = Tiny();

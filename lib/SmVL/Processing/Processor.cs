@@ -88,7 +88,9 @@ public sealed class Processor
         if (found != expected)
             throw new InvalidOperationException($"{found} image tokens after tokenization, expected {expected} (tiles × image_seq_len)");
         var labels = ids.Select(i => i == ImageTokenId || i == PadTokenId ? -100L : i).ToArray();
-        if (policy == LabelPolicy.AssistantOnly)
+        if (policy == LabelPolicy.AssistantOnly && messages.Count > 0 && messages[^1].Role != "assistant")
+            Array.Fill(labels, -100L);   // a prompt awaiting its answer: nothing to learn
+        else if (policy == LabelPolicy.AssistantOnly)
         {
             var prompt = Template.Render(messages.Take(messages.Count - 1).ToList(), addGenerationPrompt: true, templateVars);
             int promptTokens = Tokenizer.Encode(ExpandImages(prompt, processed)).Count;
