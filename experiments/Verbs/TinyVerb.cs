@@ -4,7 +4,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--vision-steps N] [--seed S] [--no-full]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--vision-steps N] [--parent-images N] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -23,8 +23,15 @@ public sealed class TinyVerb : IVerb
         if (args.Has("train-images")) settings = settings with { TrainImages = args.Int("train-images", settings.TrainImages) };
         if (args.Has("layers")) settings = settings with { Layers = args.Int("layers", settings.Layers) };
         if (args.Long("language-steps") is { } ls) settings = settings with { LanguageSteps = ls };
+        if (args.Has("parent-images")) settings = settings with { ParentImages = args.Int("parent-images", settings.ParentImages) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";
+        if (args.Flag("parents-only"))
+        {
+            var (vlm, lm) = new TinyWorldRun(settings, outDir).Parents();
+            Console.WriteLine($"parents: {vlm}\n         {lm}");
+            return Task.FromResult(0);
+        }
         var result = new TinyWorldRun(settings, outDir).Run(includeFull: !args.Flag("no-full"));
         Console.WriteLine($"\nsummary: {Path.Combine(outDir, "summary.json")}   report: {Path.Combine(outDir, "report.html")}");
         foreach (var r in result.Runs) Console.WriteLine($"  {r.Name,-14} accuracy {r.Accuracy:P1}   connector grad norm max {r.MaxConnectorGradNorm:G4}");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Evaluation;
@@ -85,44 +86,56 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     {
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
-        using var lm = new Qwen3ForCausalLM(TinyWorldRun.LmConfig(s));
-        WeightInit.HfNormal(lm, 0.02, s.Seed);
         // Half sentence descriptions, half sketches in the image-prompt layout.
         var samples = train.Select((t, i) => i % 2 == 0 ? SketchSample(t.Scene, t.Zh) : LanguageSample(t.Scene, t.Zh)).ToList();
+        var full = TinyWorldRun.LmConfig(s);
+        var vocabulary = new CompactVocabulary(samples.SelectMany(x => x.InputIds).Append(TinyWorldRun.PadTokenId).Append(TinyWorldRun.EosTokenId), full.VocabSize);
+        log($"qwen3 parent: {samples.Count} texts use {vocabulary.Used.Count} of {full.VocabSize} token ids; the rest share one row while pretraining");
+        using var compact = new CompactVocabularyLM(full, vocabulary);
+        WeightInit.HfNormal(compact, 0.02, s.Seed);
         var options = new TrainOptions
         {
             Steps = s.LanguageSteps, GradAccum = 1, LearningRate = 3e-3, Schedule = "cosine", WarmupRatio = 0.03,
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0,
         };
-        var trainer = new Trainer(lm, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
-        trainer.Run(new SampleBatches(processor, samples, s.ParentBatch, s.Seed));
-        var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(100).ToList();
-        double sentences = ReadingAccuracy(lm, heldOut.Select(t => (LanguageSample(t.Scene, t.Zh, withAnswer: false), t.Zh.Answer)));
-        double sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh.Answer)));
-        log($"qwen3 parent reads held-out scenes: {sentences:P0} exact from sentences, {sketches:P0} from sketches");
+        var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
+        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)));
+        using var lm = vocabulary.Export(compact.lm, full);
+        var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
+        var sentences = ReadingAccuracy(lm, heldOut.Select(t => (LanguageSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));
+        var sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));
+        log($"qwen3 parent reads held-out scenes: {Describe(sentences)} from sentences; {Describe(sketches)} from sketches");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "reading_accuracy.json"), $"{{\"sentences\": {sentences}, \"sketches\": {sketches}}}");
+        File.WriteAllText(Path.Combine(dir, "reading_accuracy.json"), JsonSerializer.Serialize(new { sentences, sketches }, new JsonSerializerOptions { WriteIndented = true }));
         lm.Config.Save(Path.Combine(dir, "config.json"));
         CheckpointLoader.Save(lm, dir);
         log($"qwen3 parent: {s.LanguageSteps} steps, loss {trainer.Losses.Take(5).Average():F3} → {trainer.Losses.TakeLast(20).Average():F3}, {clock.Elapsed.TotalSeconds:F0}s");
     }
 
-    /// <summary>Greedy exact-match accuracy of a text model on prompts with known answers (how well it reads its context).</summary>
-    private double ReadingAccuracy(Qwen3ForCausalLM lm, IEnumerable<(ProcessedSample prompt, string answer)> items)
+    private static string Describe(IReadOnlyDictionary<string, double> accuracy) =>
+        string.Join(", ", accuracy.Select(kv => $"{kv.Key} {kv.Value:P0}"));
+
+    /// <summary>Greedy exact-match accuracy of a text model on prompts with known answers (how well it reads its context), overall and per type.</summary>
+    private Dictionary<string, double> ReadingAccuracy(Qwen3ForCausalLM lm, IEnumerable<(ProcessedSample prompt, TinyQuestion q)> items)
     {
         lm.eval();
-        int ok = 0, n = 0;
+        var counts = new Dictionary<string, (int ok, int n)>();
         var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { TinyWorldRun.EosTokenId }, PadTokenId = TinyWorldRun.PadTokenId };
         foreach (var chunk in items.Chunk(25))
         {
             using var result = Generator.Generate(lm, chunk.Select(c => c.prompt.InputIds).ToList(), null, options);
-            for (int i = 0; i < chunk.Length; i++, n++)
+            for (int i = 0; i < chunk.Length; i++)
             {
                 string text = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != TinyWorldRun.EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
-                if (VqaAccuracy.Matches(text, chunk[i].answer)) ok++;
+                int hit = VqaAccuracy.Matches(text, chunk[i].q.Answer) ? 1 : 0;
+                foreach (var key in new[] { "overall", TinyWorldVocabulary.TypeName(chunk[i].q.Type) })
+                {
+                    var (ok, n) = counts.GetValueOrDefault(key);
+                    counts[key] = (ok + hit, n + 1);
+                }
             }
         }
-        return (double)ok / Math.Max(1, n);
+        return counts.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n);
     }
 
     /// <summary>Tiles (N, 3, H, W) of one image and the class of the shape under each patch centre (N, P).</summary>

@@ -91,8 +91,9 @@ public sealed class TinyWorldRun
     /// The two pretrained parent folders in HF format, cached under the cache directory by their
     /// settings (<see cref="TinySettings.ParentKey"/>): built once, reused by every later run.
     /// </summary>
-    public (string vlm, string lm) Parents(Processor processor)
+    public (string vlm, string lm) Parents(Processor? processor = null)
     {
+        processor ??= CreateProcessor();
         string root = Path.Combine(Paths.Cache, "tinyworld", "parents-" + _s.ParentKey);
         string vlm = Path.Combine(root, "smolvlm-parent"), lm = Path.Combine(root, "qwen3-parent");
         var parents = new TinyParents(_s, processor, _log);
