@@ -30,8 +30,8 @@ public static class ModelFolder
 {
     public static LoadedModel Load(string dir, Device? device = null)
     {
-        if (!File.Exists(Path.Combine(dir, "config.json")))
-            throw new FileNotFoundException($"{dir} is not a model folder: config.json not found", Path.Combine(dir, "config.json"));
+        string configPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"not a model folder: {configPath} not found", configPath);
         var notes = new List<string>();
         var config = HfConfig.Load<SmolVLMConfig>(dir);
 
@@ -43,9 +43,9 @@ public static class ModelFolder
             notes.Add($"no tokenizer.json in {dir}: using the cached Qwen3 tokenizer ({tokenizer.Source})");
         }
 
+        // Only the processor's own template: a tokenizer_config.json one is the text model's and knows no image parts.
         ChatTemplate template;
         if (File.Exists(Path.Combine(dir, "chat_template.jinja"))) template = ChatTemplate.FromFile(Path.Combine(dir, "chat_template.jinja"));
-        else if (tokenizer.Config?.ChatTemplate is { Length: > 0 } inline) template = new ChatTemplate(inline);
         else
         {
             template = ChatTemplate.Qwen3SmVL();
