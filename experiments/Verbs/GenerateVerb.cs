@@ -22,15 +22,15 @@ public sealed class GenerateVerb : IVerb
         var imagePaths = args.All("image");
         if (imagePaths.Count == 0) throw new CliException("missing --image (give one per image)");
         var images = imagePaths.Select(LoadImage).ToList();
-        double temperature = args.Double("temperature", 1.0), topP = args.Double("top-p", 1.0);
-        int topK = args.Int("top-k", 0);
-        bool sample = (args.Has("temperature") && temperature > 0) || args.Has("top-p") || args.Has("top-k");
+        bool sample = (args.Has("temperature") && args.Double("temperature", 0) > 0) || args.Has("top-p") || args.Has("top-k");
 
         using var loaded = Load(modelDir);
-        var options = loaded.Generation with
+        var defaults = loaded.Generation;   // HF's sampling defaults for what is not given
+        var options = defaults with
         {
             MaxNewTokens = args.Int("max-new-tokens", 256), DoSample = sample,
-            Temperature = temperature, TopP = topP, TopK = topK, Seed = (ulong)(args.Long("seed") ?? 0),
+            Temperature = args.Double("temperature", defaults.Temperature), TopP = args.Double("top-p", defaults.TopP),
+            TopK = args.Int("top-k", defaults.TopK), Seed = (ulong)(args.Long("seed") ?? 0),
         };
         var messages = new List<ChatMessage>();
         if (args.Get("system") is { } system) messages.Add(ChatMessage.System(system));

@@ -43,6 +43,17 @@ public class GenerateVerbTests
     }
 
     [Fact]
+    public async Task SamplingFromTheTopOneTokenIsGreedy()
+    {
+        string[] common = ["--model", Model.Value, "--image", Image.Value, "--prompt", "图中有几个圆形？", "--max-new-tokens", "12"];
+        string greedy = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args(common)));
+        string topOne = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args([.. common, "--temperature", "0.7", "--top-k", "1", "--seed", "3"])));
+        string wide = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args([.. common, "--temperature", "5", "--top-k", "0", "--seed", "3"])));
+        Assert.Equal(greedy, topOne);
+        Assert.NotEqual(greedy, wide);     // a random model at temperature 5 over 151936 tokens never matches 12 greedy tokens
+    }
+
+    [Fact]
     public async Task ACorruptImageIsAUsageErrorNamingTheFile()
     {
         var path = Path.Combine(Fixtures.TempDir(), "corrupt.png");
