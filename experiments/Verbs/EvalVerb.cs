@@ -1,0 +1,48 @@
+using SmVL.Data;
+using SmVL.Evaluation;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>
+/// `smvl eval --model DIR --data PATH --out DIR [--limit N] [--subset S] [--split eval] [--batch N]
+/// [--max-new-tokens N] [--no-loss]`: score a stitched model on held-out Cauldron-format parquet (a tiny run's
+/// DIR/data: subset tinyworld_zh, split eval) and write predictions.jsonl, metrics.json and report.html.
+/// </summary>
+public sealed class EvalVerb : IVerb
+{
+    public string Name => "eval";
+    public string Summary => "--model DIR --data PATH --out DIR [--limit N] [--subset tinyworld_zh] [--split eval] [--batch N] [--max-new-tokens N] [--no-loss]: VQA accuracy, loss, BLEU/ROUGE, report";
+
+    public Task<int> RunAsync(Args args)
+    {
+        string modelDir = args.Require("model"), dataDir = args.Require("data"), outDir = args.Require("out");
+        string split = args.Get("split") ?? "eval", subset = args.Get("subset") ?? "tinyworld_zh";
+        int limit = args.Int("limit", int.MaxValue);
+        if (limit <= 0) throw new CliException($"--limit must be positive, got {limit}");
+
+        var reader = new CauldronReader(dataDir, split);
+        if (!reader.Subsets().Contains(subset))
+            throw new CliException($"{dataDir}: no subset '{subset}' in split '{split}' (found: {string.Join(", ", reader.Subsets().DefaultIfEmpty("none"))})");
+        var examples = VqaExample.From(reader.ReadSubset(subset)).Take(limit).ToList();
+        if (reader.BadRows.Total > 0) Console.Error.WriteLine(reader.BadRows);
+        if (examples.Count == 0) throw new CliException($"{dataDir}: subset '{subset}' split '{split}' has no readable samples");
+
+        using var loaded = GenerateVerb.Load(modelDir);
+        var options = new VqaEvalOptions
+        {
+            BatchSize = args.Int("batch", 16), EvalLoss = !args.Flag("no-loss"),
+            Generation = loaded.Generation with { MaxNewTokens = args.Int("max-new-tokens", 40) },
+        };
+        var result = VqaEvaluation.Run(loaded.Model, loaded.Processor, examples, options);
+        EvalReport.Write(outDir, result, examples, modelDir, dataDir);
+
+        var o = result.Accuracy.Overall;
+        Console.WriteLine($"{o.Count} questions: accuracy {o.Accuracy:P1} (majority baseline {o.MajorityBaseline:P1})" +
+                          (result.EvalLoss is { } l ? $", eval loss {l:F4}" : "") +
+                          $", BLEU-4 {result.Similarity.Bleu4:F2}, ROUGE-1/2/L {result.Similarity.Rouge1:F2}/{result.Similarity.Rouge2:F2}/{result.Similarity.RougeL:F2}");
+        foreach (var g in result.Accuracy.PerType)
+            Console.WriteLine($"  {g.Type,-10} {g.Accuracy,7:P1} of {g.Count,4}   baseline {g.MajorityBaseline:P1} (\"{g.MajorityAnswer}\")");
+        Console.WriteLine($"wrote {Path.Combine(outDir, "predictions.jsonl")}, metrics.json, report.html");
+        return Task.FromResult(0);
+    }
+}
