@@ -9,7 +9,7 @@ namespace SmVL.Plots;
 /// The few chart shapes the notebooks draw, with titles and axis labels in one call, so a notebook
 /// cell stays one line of intent instead of a screen of Plotly.NET generics.
 /// </summary>
-public static class Charts
+public static partial class Charts
 {
     /// <summary>One bar per label, the value printed on the bar.</summary>
     public static GenericChart Bars(IEnumerable<string> labels, IEnumerable<double> values, string title,
