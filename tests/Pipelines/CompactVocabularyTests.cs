@@ -37,12 +37,12 @@ public class CompactVocabularyTests
         var fullLogits = full.forward(ids);
         var fullLogProbs = fullLogits.log_softmax(-1);
         var used = tensor(vocabulary.Used.ToArray());
-        Assert.True(fullLogProbs.index_select(-1, used).allclose(compactLogProbs[.., .., ..4], rtol: 0, atol: 1e-5));
+        Assert.True(fullLogProbs.index_select(-1, used).sub(compactLogProbs[.., .., ..4]).abs().max().item<float>() < 1e-5);
         // Every unused token has the rest row's logit; together they carry the compact rest probability.
         var unused = tensor(Enumerable.Range(0, 50).Where(i => !vocabulary.Used.Contains(i)).Select(i => (long)i).ToArray());
         var unusedLogits = fullLogits.index_select(-1, unused);
-        Assert.True(unusedLogits.sub(unusedLogits[.., .., ..1]).abs().max().item<float>() == 0);
-        Assert.True(fullLogProbs.index_select(-1, unused).logsumexp(-1).allclose(compactLogProbs[.., .., 4], rtol: 0, atol: 1e-5));
+        Assert.True(unusedLogits.sub(unusedLogits[.., .., ..1]).abs().max().item<float>() < 1e-6);   // one row, up to kernel rounding
+        Assert.True(fullLogProbs.index_select(-1, unused).logsumexp(-1).sub(compactLogProbs[.., .., 4]).abs().max().item<float>() < 1e-5);
     }
 
     [Fact]

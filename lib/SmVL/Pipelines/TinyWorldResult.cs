@@ -9,7 +9,8 @@ namespace SmVL.Pipelines;
 
 /// <summary>The embedded default's outputs: summary.json and report.html (the blog's loss figure).</summary>
 public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double MajorityBaseline,
-                                     IReadOnlyDictionary<string, double> MajorityByType, double WallSeconds, long Steps)
+                                     IReadOnlyDictionary<string, double> MajorityByType, double WallSeconds, long Steps,
+                                     IReadOnlyList<GalleryEntry> Gallery)
 {
     public TinyRunResult? Run(string name) => Runs.FirstOrDefault(r => r.Name == name);
 
@@ -37,16 +38,6 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
         };
     }
 
-    private static string Gallery(TinyRunResult? run)
-    {
-        if (run is null || run.Gallery.Count == 0) return "";
-        var cells = run.Gallery.Select(g =>
-            $"<figure style=\"display:inline-block;margin:6px;width:160px;vertical-align:top\"><img src=\"data:image/png;base64,{Convert.ToBase64String(g.Png)}\" style=\"width:128px;image-rendering:pixelated\"/>" +
-            $"<figcaption>{Enc(g.Question)}<br/>answer: {Enc(g.Answer)}<br/>model: <b style=\"color:{(g.Answer == g.Prediction ? "green" : "crimson")}\">{Enc(g.Prediction)}</b></figcaption></figure>");
-        return $"<h2>Held-out images ({run.Name})</h2><div>{string.Concat(cells)}</div>";
-        static string Enc(string s) => System.Net.WebUtility.HtmlEncode(s);
-    }
-
     public void Write(string dir)
     {
         Directory.CreateDirectory(dir);
@@ -67,7 +58,7 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
             "<h1>SmVL tiny world</h1>",
             $"<p>{Steps} steps per run, {WallSeconds:F0} s in all (parents included when they were not cached).</p>",
             "<h2>Held-out eval loss</h2>", Html.ChartDiv(Plotly.NET.CSharp.Chart.Combine(evalCurves)),
-            Gallery(Run("stitched")),
+            "<h2>Held-out images: every run's answer</h2>", Plots.Gallery.Html(Gallery),
             "<h2>Training loss by step: correct wiring vs broken wiring (the blog's figure)</h2>", Html.ChartDiv(chart),
             "<h2>Held-out exact-match accuracy</h2>", Html.ChartDiv(accuracy),
         }));

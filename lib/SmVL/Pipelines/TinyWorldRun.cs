@@ -6,6 +6,7 @@ using SmVL.Evaluation;
 using SmVL.Generation;
 using Generator = SmVL.Generation.Generator;
 using SmVL.Models;
+using SmVL.Plots;
 using SmVL.Processing;
 using SmVL.Stitching;
 using SmVL.Training;
@@ -44,10 +45,7 @@ public sealed record TinySettings
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
 public sealed record TinyRunResult(string Name, double Accuracy, IReadOnlyDictionary<string, double> AccuracyByType,
                                    double MaxConnectorGradNorm, IReadOnlyList<double> Losses, long Trainable, long Total,
-                                   IReadOnlyList<GalleryItem> Gallery);
-
-/// <summary>A held-out image with its question, the reference answer and the model's prediction.</summary>
-public sealed record GalleryItem(byte[] Png, string Question, string Answer, string Prediction);
+                                   IReadOnlyList<PredictionRow> Predictions);
 
 /// <summary>
 /// The blog's experiment in miniature, through the real code paths: TinyWorld written as Cauldron
@@ -116,14 +114,6 @@ public sealed class TinyWorldRun
 
     private static readonly Dictionary<string, object?> NoThinking = new() { ["enable_thinking"] = false };
 
-    /// <summary>Conversation for one QA turn: user = [image, question], assistant = answer.</summary>
-    public static List<ChatMessage> Messages(QaTurn turn, bool withAnswer)
-    {
-        var m = new List<ChatMessage> { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(turn.User)) };
-        if (withAnswer) m.Add(ChatMessage.Assistant(turn.Assistant));
-        return m;
-    }
-
     public TinyWorldResult Run(bool includeFull = true)
     {
         var clock = Stopwatch.StartNew();
@@ -146,23 +136,21 @@ public sealed class TinyWorldRun
             runs.Add(TrainOne("lora", vlmDir, lmDir, brokenWiring: false, FreezePolicy.Lora, train, eval, processor));
         }
         var stats = export.Eval;
-        var result = new TinyWorldResult(runs, stats.OverallBaseline, stats.Types.ToDictionary(t => t, stats.MajorityBaseline), clock.Elapsed.TotalSeconds, _s.Steps);
+        // The same held-out images with every run's answer side by side (the blind model next to the working one).
+        var gallery = eval.Take(12).Select((e, i) => new GalleryEntry(ImageCodec.EncodePng(e.Vqa.Image), e.Vqa.Question, e.Vqa.Answer,
+            runs.Select(r => (r.Name, r.Predictions[i].Prediction)).ToList())).ToList();
+        var result = new TinyWorldResult(runs, stats.OverallBaseline, stats.Types.ToDictionary(t => t, stats.MajorityBaseline), clock.Elapsed.TotalSeconds, _s.Steps, gallery);
         result.Write(_out);
         return result;
     }
 
-    private sealed record Example(string Id, ProcessedSample Sample, List<ChatMessage> Prompt, RgbImage Image, string Question, string Answer, string Type);
+    private sealed record Example(VqaExample Vqa, ProcessedSample Sample);
 
     private List<Example> Load(Processor processor, CauldronReader reader)
     {
-        var list = new List<Example>();
-        foreach (var sample in reader.ReadSubset("tinyworld_zh"))
-        {
-            var turn = sample.Turns[0];
-            var image = sample.DecodeImage();
-            var processed = processor.Process(Messages(turn, withAnswer: true), new[] { image }, LabelPolicy.AssistantOnly, templateVars: NoThinking);
-            list.Add(new Example(sample.Id, processed, Messages(turn, withAnswer: false), image, turn.User, turn.Assistant, turn.QuestionType ?? "unknown"));
-        }
+        var list = VqaExample.From(reader.ReadSubset("tinyworld_zh"))
+            .Select(ex => new Example(ex, processor.Process(ex.Messages(withAnswer: true), new[] { ex.Image }, LabelPolicy.AssistantOnly, templateVars: NoThinking)))
+            .ToList();
         if (reader.BadRows.Total > 0) _log(reader.BadRows.ToString());
         return list;
     }
@@ -188,38 +176,16 @@ public sealed class TinyWorldRun
         double maxConnectorGrad = 0;
         trainer.Run(new SampleBatches(processor, train.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed), new SampleBatches(processor, eval.Select(e => e.Sample).ToList(), _s.MicroBatch, _s.Seed + 1),
             onStep: (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")));
-        var (acc, byType, rows) = Evaluate(model, processor, eval, Path.Combine(_out, name, "predictions.jsonl"));
-        var gallery = eval.Zip(rows).Take(12).Select(p => new GalleryItem(ImageCodec.EncodePng(p.First.Image), p.Second.Question, p.Second.Reference, p.Second.Prediction)).ToList();
+        var generation = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
+        var evaluation = VqaEvaluation.Run(model, processor, eval.Select(e => e.Vqa).ToList(), new VqaEvalOptions { Generation = generation, EvalLoss = false, Progress = false });
+        PredictionsFile.Write(Path.Combine(_out, name, "predictions.jsonl"), evaluation.Predictions);
+        double acc = evaluation.Accuracy.Overall.Accuracy;
         if (policy == FreezePolicy.Lora) Lora.MergeAndUnload(model);   // saved as a plain HF folder
-        Stitcher.Save(model, Path.Combine(_out, name, "model"));
+        string modelDir = Path.Combine(_out, name, "model");
+        Stitcher.Save(model, modelDir);
+        ModelFolder.SaveProcessor(processor, modelDir);
         _log($"{name}: accuracy {acc:P1}; connector grad norm max {maxConnectorGrad:G4}");
-        return new TinyRunResult(name, acc, byType, maxConnectorGrad, trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total), gallery);
-    }
-
-    /// <summary>Greedy exact-match accuracy on held-out images (batched, left-padded), overall and per question type.</summary>
-    private static (double, Dictionary<string, double>, List<PredictionRow>) Evaluate(SmolVLMForConditionalGeneration model, Processor processor, List<Example> eval, string predictionsPath)
-    {
-        model.eval();
-        var correct = new Dictionary<string, (int ok, int n)>();
-        var rows = new List<PredictionRow>();
-        var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
-        foreach (var chunk in eval.Chunk(16))
-        {
-            using var scope = NewDisposeScope();
-            var prompts = chunk.Select(ex => processor.Process(ex.Prompt, new[] { ex.Image }, addGenerationPrompt: true, templateVars: NoThinking)).ToList();
-            using var result = Generator.Generate(model, prompts.Select(p => p.InputIds).ToList(), Processor.PixelValues(prompts), options);
-            for (int i = 0; i < chunk.Length; i++)
-            {
-                var ex = chunk[i];
-                string answer = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
-                bool right = VqaAccuracy.Matches(answer, ex.Answer);
-                var (ok, n) = correct.GetValueOrDefault(ex.Type);
-                correct[ex.Type] = (ok + (right ? 1 : 0), n + 1);
-                rows.Add(new PredictionRow(ex.Id, ex.Question, ex.Answer, answer, right, ex.Type));
-            }
-        }
-        PredictionsFile.Write(predictionsPath, rows);
-        double overall = (double)correct.Values.Sum(c => c.ok) / Math.Max(1, correct.Values.Sum(c => c.n));
-        return (overall, correct.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n), rows);
+        return new TinyRunResult(name, acc, evaluation.Accuracy.PerType.ToDictionary(g => g.Type, g => g.Accuracy), maxConnectorGrad,
+            trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total), evaluation.Predictions);
     }
 }
