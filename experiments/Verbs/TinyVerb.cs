@@ -4,7 +4,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--vision-steps N] [--parent-images N] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--vision-steps N] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -23,6 +23,7 @@ public sealed class TinyVerb : IVerb
         if (args.Has("train-images")) settings = settings with { TrainImages = args.Int("train-images", settings.TrainImages) };
         if (args.Has("layers")) settings = settings with { Layers = args.Int("layers", settings.Layers) };
         if (args.Long("language-steps") is { } ls) settings = settings with { LanguageSteps = ls };
+        if (args.Get("connector-init") is { } init) settings = settings with { ConnectorInit = SmVL.Stitching.ConnectorInit.Parse(init) };
         if (args.Has("parent-images")) settings = settings with { ParentImages = args.Int("parent-images", settings.ParentImages) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";

@@ -23,6 +23,7 @@ public sealed record TinySettings
     public long Steps { get; init; } = 300;
     public int MicroBatch { get; init; } = 16;
     public double LearningRate { get; init; } = 3e-3;
+    public ConnectorInitKind ConnectorInit { get; init; } = ConnectorInitKind.PyTorchDefault;
     public long Seed { get; init; } = 1;
     public int Hidden { get; init; } = 64;
     public int Layers { get; init; } = 2;
@@ -38,8 +39,13 @@ public sealed record TinySettings
         TrainImages = 600, EvalImages = 60, Steps = 40, MicroBatch = 8, ParentImages = 600, LanguageSteps = 60, VisionSteps = 40, ParentBatch = 16,
     };
 
-    /// <summary>What the cached parents depend on.</summary>
-    public string ParentKey => $"v2-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
+    /// <summary>What each cached parent depends on (the version part changes when the recipe does).</summary>
+    public string LanguageParentKey => $"v3-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-b{ParentBatch}-s{Seed}";
+    public string VisionParentKey => $"v2-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
+
+    /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
+    public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+        $"{LanguageParentKey}|{VisionParentKey}|{this}")))[..12].ToLowerInvariant();
 }
 
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
@@ -87,13 +93,14 @@ public sealed class TinyWorldRun
 
     /// <summary>
     /// The two pretrained parent folders in HF format, cached under the cache directory by their
-    /// settings (<see cref="TinySettings.ParentKey"/>): built once, reused by every later run.
+    /// settings (<see cref="TinySettings.LanguageParentKey"/>, <see cref="TinySettings.VisionParentKey"/>):
+    /// built once, reused by every later run.
     /// </summary>
     public (string vlm, string lm) Parents(Processor? processor = null)
     {
         processor ??= CreateProcessor();
-        string root = Path.Combine(Paths.Cache, "tinyworld", "parents-" + _s.ParentKey);
-        string vlm = Path.Combine(root, "smolvlm-parent"), lm = Path.Combine(root, "qwen3-parent");
+        string root = Path.Combine(Paths.Cache, "tinyworld");
+        string vlm = Path.Combine(root, "smolvlm-parent-" + _s.VisionParentKey), lm = Path.Combine(root, "qwen3-parent-" + _s.LanguageParentKey);
         var parents = new TinyParents(_s, processor, _log);
         // Parent data: its own random stream, so no parent ever saw a held-out image.
         List<TinyWorldSample>? data = null;
@@ -162,7 +169,8 @@ public sealed class TinyWorldRun
         var text = new TextSide(processor.ImageTokenId, new[] { EosTokenId }, PadTokenId);
         manual_seed(_s.Seed);
         using var model = Stitcher.ReplaceTextModel(vlmDir, lmDir, text, brokenWiring);
-        Stitcher.NewConnector(model, ConnectorInitKind.PyTorchDefault, _s.Seed);
+        Stitcher.NewConnector(model, _s.ConnectorInit, _s.Seed, _s.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm
+            ? Processor.PixelValues(train.Take(_s.MicroBatch).Select(e => e.Sample).ToList()) : null);
         if (policy == FreezePolicy.Lora) Lora.Apply(model, new LoraOptions { Rank = 8, Alpha = 16, Seed = _s.Seed });
         Freezing.Apply(model, policy);
         _log(Freezing.Summary(model));
