@@ -1,0 +1,48 @@
+using SmVL.Training;
+using TorchSharp;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>
+/// `smvl train --experiment FILE --out DIR [--resume] [--max-steps N] [--data DIR] [--device cpu|cuda]`:
+/// run one experiment file (experiments/*.json) into DIR. `--max-steps` stops early without
+/// changing the schedule (its total stays the file's steps), so a capped run is a prefix of the
+/// full one and `--resume` finishes it bitwise as if never interrupted.
+/// </summary>
+public sealed class TrainVerb : IVerb
+{
+    public string Name => "train";
+    public string Summary => "train --experiment FILE --out DIR [--resume] [--max-steps N] [--data DIR] [--device cpu|cuda]";
+
+    public Task<int> RunAsync(Args args)
+    {
+        string file = args.Require("experiment");
+        string outDir = args.Require("out");
+        if (!File.Exists(file)) throw new CliException($"--experiment: no such file: {file}");
+        Experiment experiment;
+        try { experiment = Experiment.Load(file); }
+        catch (InvalidDataException e) { throw new CliException(e.Message); }
+        long? maxSteps = args.Long("max-steps");
+        if (maxSteps is <= 0) throw new CliException($"--max-steps must be positive, got {maxSteps}");
+        string? data = args.Get("data");
+        if (data is not null && !Directory.Exists(data) && experiment.Data.Recipe != "tinyworld")
+            throw new CliException($"--data: no such directory: {data}");
+        var device = args.Get("device") switch
+        {
+            null => Devices.Default,
+            "cpu" => torch.CPU,
+            "cuda" when torch.cuda.is_available() => torch.CUDA,
+            "cuda" => throw new CliException("--device cuda: this libtorch has no CUDA"),
+            var other => throw new CliException($"--device expects cpu or cuda, got '{other}'"),
+        };
+        var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device };
+        using var runner = new ExperimentRunner(experiment, outDir, options);
+        ExperimentRunResult result;
+        try { result = runner.Run(); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException) { throw new CliException($"{file}: {e.Message}"); }
+        string last = result.Losses.Count > 0 ? $", last loss {result.Losses[^1]:F4}" : "";
+        Console.WriteLine($"{experiment.Name}: step {result.Step}/{experiment.Train.Steps}{last}; metrics {Path.Combine(outDir, "metrics.jsonl")}" +
+                          (result.Finished ? $"; model {result.ModelDir}" : "; not finished: continue with --resume"));
+        return Task.FromResult(0);
+    }
+}
