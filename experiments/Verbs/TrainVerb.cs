@@ -1,3 +1,4 @@
+using SmVL.Pipelines;
 using SmVL.Training;
 using TorchSharp;
 

@@ -1,3 +1,4 @@
+using SmVL.Pipelines;
 using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Models;

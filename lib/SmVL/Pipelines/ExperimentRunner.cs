@@ -1,13 +1,14 @@
 using SmVL.Checkpoints;
 using SmVL.Data;
+using SmVL.Evaluation;
 using SmVL.Models;
-using SmVL.Pipelines;
+using SmVL.Training;
 using SmVL.Processing;
 using SmVL.Stitching;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Training;
+namespace SmVL.Pipelines;
 
 /// <summary>How to run an experiment file, beyond what the file says.</summary>
 public sealed record ExperimentRunOptions
@@ -95,6 +96,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
             if (experiment.Policy == FreezePolicy.Lora) Lora.MergeAndUnload(Model);   // a plain HF folder
             modelDir = Path.Combine(runDir, "model");
             Stitcher.Save(Model, modelDir);
+            ModelFolder.SaveProcessor(processor, modelDir);   // tokenizer, chat template, image settings: the folder stands alone
             _o.Log($"{Name}: model saved to {modelDir}");
         }
         return new ExperimentRunResult(runDir, Trainer.Step, finished, Trainer.Losses, table.Sum(r => r.trainable), table.Sum(r => r.total), modelDir);

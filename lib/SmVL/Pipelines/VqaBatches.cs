@@ -1,10 +1,11 @@
 using SmVL.Data;
-using SmVL.Pipelines;
+using SmVL.Evaluation;
+using SmVL.Training;
 using SmVL.Processing;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Training;
+namespace SmVL.Pipelines;
 
 /// <summary>
 /// Micro-batch i = the samples at positions [i·B, (i+1)·B) of a sample sequence, processed on
@@ -71,7 +72,9 @@ public sealed class VqaBatches : IBatchSource
     private ProcessedSample Process(VqaSample s)
     {
         // The reference's collator: first image, first turn (SampleOptions.FirstImageFirstTurn).
-        return _processor.Process(TinyWorldRun.Messages(s.Turns[0], withAnswer: true), new[] { s.DecodeImage() }, _policy, templateVars: NoThinking);
+        var turn = s.Turns[0];
+        var example = new VqaExample(s.Id, s.DecodeImage(), turn.User, turn.Assistant, turn.QuestionType ?? s.Subset);
+        return _processor.Process(example.Messages(withAnswer: true), new[] { example.Image }, _policy, templateVars: NoThinking);
     }
 
     private ProcessedSample? Fit(ProcessedSample p)
