@@ -61,6 +61,7 @@ public static class Stitcher
     }
 
     /// <summary>Step 3: a fresh connector Linear (vision_hidden·scale² → text_hidden), initialised as asked.</summary>
+    /// <param name="samplePixels">for <see cref="ConnectorInitKind.MatchEmbeddingNorm"/>: tiles (N, 3, H, W) or a processor batch (B, N, 3, H, W)</param>
     public static void NewConnector(SmolVLMForConditionalGeneration model, ConnectorInitKind init, long seed, Tensor? samplePixels = null)
     {
         Tensor? sampleHidden = null;
@@ -68,7 +69,15 @@ public static class Stitcher
         {
             if (samplePixels is null) throw new ArgumentException("MatchEmbeddingNorm needs sample pixel values");
             using var _ = no_grad();
-            sampleHidden = model.model.vision_model.forward(samplePixels);
+            using var scope = NewDisposeScope();
+            var tiles = samplePixels;
+            if (tiles.dim() == 5)
+            {
+                // The processor's batch (B, N, 3, H, W): drop the all-zero padding images, as the model does.
+                tiles = tiles.flatten(0, 1);
+                tiles = tiles[tiles.abs().sum(new long[] { 1, 2, 3 }).gt(0)];
+            }
+            sampleHidden = model.model.vision_model.forward(tiles).MoveToOuterDisposeScope();
         }
         ConnectorInit.Apply(model.model.connector, init, seed, model.model.text_model.embed_tokens.weight, sampleHidden);
         sampleHidden?.Dispose();
