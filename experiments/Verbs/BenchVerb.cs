@@ -3,7 +3,7 @@ using SmVL.Benchmarks;
 namespace SmVL.Experiments.Verbs;
 
 /// <summary>
-/// `smvl bench --out FILE.json [--quick] [--steps N] [--contexts 128,512,2048] [--decode-tokens N]
+/// `smvl bench --out FILE.json [--quick] [--steps N (timed steps per shape)] [--contexts 128,512,2048] [--decode-tokens N] [--matmul-size N]
 /// [--gpu-tflops X] [--gpu-mfu F]`: how fast the real-size model trains and decodes on this machine
 /// and how close that is to the machine's own limits (random weights, no download). Writes the
 /// JSON and prints a table. `--quick` runs the same machinery on a toy model in seconds.
@@ -17,8 +17,13 @@ public sealed class BenchVerb : IVerb
     {
         string outPath = args.Require("out");
         var s = args.Flag("quick") ? BenchSettings.Quick : BenchSettings.Full;
-        if (args.Has("steps")) s = s with { TrainSteps = Positive(args.Int("steps", s.TrainSteps), "steps") };
+        if (args.Has("steps"))
+        {
+            int steps = Positive(args.Int("steps", 1), "steps");
+            s = s with { TrainShapes = s.TrainShapes.Select(t => t with { Steps = steps }).ToList() };
+        }
         if (args.Has("decode-tokens")) s = s with { DecodeTokens = Positive(args.Int("decode-tokens", s.DecodeTokens), "decode-tokens") };
+        if (args.Has("matmul-size")) s = s with { MatmulSize = Positive(args.Int("matmul-size", s.MatmulSize), "matmul-size") };
         if (args.Get("contexts") is { } list) s = s with { DecodeContexts = Contexts(list) };
         if (args.Has("gpu-tflops")) s = s with { GpuPeakTflops = args.Double("gpu-tflops", s.GpuPeakTflops), GpuName = $"GPU at {args.Double("gpu-tflops", 0)} TFLOP/s" };
         if (args.Has("gpu-mfu")) s = s with { GpuMfu = args.Double("gpu-mfu", s.GpuMfu) };

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using SmVL.Benchmarks;
 using SmVL.Models;
+using SmVL.Training;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -51,9 +52,31 @@ public class BenchTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void TheLossSendsOnlyLabelledPositionsThroughTheHead()
+    {
+        using var model = Bench.Build(Toy);
+        var spy = new HeadSpy(model);
+        using var batch = new TrainStepBench.SyntheticSource(Toy.Model, seq: 64, tiles: 5).Get(0);
+        using var loss = CausalLMLoss.Sum(spy, batch);
+        Assert.Equal(new long[] { batch.LabelledTokens, Toy.Model.TextConfig.HiddenSize }, spy.HeadInputShape);
+        Assert.True(spy.HeadInputShape![0] < 64 - 20, "image positions must not reach the head");
+    }
+
+    /// <summary>Delegates to the model and records what the LM head is given.</summary>
+    private sealed class HeadSpy(SmolVLMForConditionalGeneration model) : ICausalLM
+    {
+        public long[]? HeadInputShape { get; private set; }
+        public int NumLayers => model.NumLayers;
+        public Tensor Forward(Tensor ids, Tensor? mask, KvCache? cache, Tensor? positions, Tensor? pixels) =>
+            ((ICausalLM)model).Forward(ids, mask, cache, positions, pixels);
+        public Tensor Hidden(Tensor ids, Tensor? pixels, Tensor? mask) => ((ICausalLM)model).Hidden(ids, pixels, mask);
+        public Tensor Logits(Tensor hidden) { HeadInputShape = hidden.shape; return model.Logits(hidden); }
+    }
+
+    [Fact]
     public void ToyBenchWritesTheRequiredKeysWithSaneValues()
     {
-        var s = Toy with { TrainSteps = 1, DecodeContexts = [16, 32], DecodeTokens = 3, CeilingRepeats = 1 };
+        var s = Toy with { TrainShapes = [(32, 1, 1), (64, 5, 1)], DecodeContexts = [16, 32, 64], DecodeTokens = 3, CeilingRepeats = 1 };
         var report = Bench.Run(s);
         log.WriteLine(report.ToTable());
         var path = Path.Combine(Fixtures.TempDir(), "bench.json");
@@ -68,6 +91,7 @@ public class BenchTests(ITestOutputHelper log)
         }
         Assert.Equal(64, json["train_step"]!["seq"]!.GetValue<long>());          // the longest shape is the headline
         Assert.Equal(32, json["decode"]!["context"]!.GetValue<long>());          // the middle context when 512 is absent
+        Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length
 
         // The freeze audit: no frozen gradient, AdamW state for the connector only (two fp32 moments).
         var memory = json["memory"]!;

@@ -36,9 +36,9 @@ public static class Bench
         var train = new List<TrainStepResult>();
         try
         {
-            foreach (var (seq, tiles) in s.TrainShapes)
+            foreach (var (seq, tiles, steps) in s.TrainShapes)
             {
-                var r = TrainStepBench.Run(model, seq, tiles, warmup: train.Count == 0 ? s.TrainWarmup : 0, s.TrainSteps,
+                var r = TrainStepBench.Run(model, seq, tiles, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
                                            ceilings.MatmulFp32Gflops, runDir);
                 train.Add(r);
                 Done($"train_seq_{seq}", r.PeakRssBytes);

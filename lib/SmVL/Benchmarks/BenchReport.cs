@@ -33,13 +33,16 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             {
                 ["matmul_fp32_gflops"] = c.MatmulFp32Gflops, ["matmul_bf16_gflops"] = c.MatmulBf16Gflops,
                 ["copy_gbps"] = c.CopyGbps, ["copy_convention"] = "(bytes read + bytes written) / s",
-                ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["copy_bytes"] = c.CopyBytes, ["best_of"] = c.Repeats,
+                ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["matmul_bf16_size"] = c.MatmulBf16Size, ["copy_bytes"] = c.CopyBytes, ["best_of"] = c.Repeats,
             },
             ["model"] = new JsonObject { ["params"] = Params, ["weight_bytes"] = WeightBytes, ["dtype"] = "float32" },
             ["train_step"] = new JsonObject
             {
                 ["mfu"] = t.Mfu, ["gflops"] = t.Gflops, ["step_s"] = t.BestSeconds, ["seq"] = t.Seq, ["tiles"] = t.Tiles,
                 ["shapes"] = new JsonArray(Train.Select(TrainJson).ToArray<JsonNode?>()),
+                ["breakdown"] = Breakdown() is { } parts
+                    ? new JsonObject(parts.Select(p => KeyValuePair.Create(p.Part, (JsonNode?)new JsonObject { ["s"] = p.Seconds, ["gflops"] = p.Gflops })))
+                    : null,
             },
             ["vision"] = new JsonObject
             {
@@ -81,7 +84,26 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["total"] = r.Flops.Total,
         },
         ["gflops"] = r.Gflops, ["mfu"] = r.Mfu, ["loss"] = r.Loss, ["peak_rss_bytes"] = r.PeakRssBytes,
+        ["kernel_time_fraction"] = r.KernelTimeFraction,
     };
+
+    /// <summary>
+    /// Where the headline step's time goes, from phases measured separately: the vision tower
+    /// (tiles / tiles-per-second), the LM forward (recomputing a context of the same length, no
+    /// grad), and the rest (head, loss, the whole backward, optimizer) by difference. Null when no
+    /// decode context matches the step's length.
+    /// </summary>
+    public IReadOnlyList<(string Part, double Seconds, double Gflops)>? Breakdown()
+    {
+        var t = HeadlineTrain;
+        if (Decode.FirstOrDefault(d => d.Context == t.Seq) is not { } lm) return null;
+        double vision = t.Tiles / Vision.TilesPerSecond, forward = 1 / lm.RecomputeTokensPerSecond;
+        double rest = t.BestSeconds - vision - forward;
+        double forwardFlops = Flops.LmForward(Settings.Model.TextConfig, t.Seq, 1);
+        double restFlops = t.Flops.Total - t.Flops.VisionForward - forwardFlops;
+        return [("vision_fwd", vision, Vision.Gflops), ("lm_fwd", forward, forwardFlops / forward / 1e9),
+                ("head_loss_bwd_opt", rest, restFlops / rest / 1e9)];
+    }
 
     private static JsonNode DecodeJson(DecodeResult r) => new JsonObject
     {
@@ -108,6 +130,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         Line($"{"train step",-12}{"seq",6}{"tiles",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");
         foreach (var r in Train)
             Line($"{"",-12}{r.Seq,6}{r.Tiles,6}{r.Labelled,9}{r.BestSeconds,9:F2}{r.Flops.Total / 1e12,8:F2}{r.Gflops,9:F1}{r.Mfu,7:P0}{Gb(r.PeakRssBytes),10}");
+        if (Breakdown() is { } parts)
+            Line($"{"",-12}seq {HeadlineTrain.Seq} breakdown: " + string.Join(", ", parts.Select(p => $"{p.Part} {p.Seconds:F1} s at {p.Gflops:F0} GFLOP/s")) +
+                 $"; kernel time {HeadlineTrain.KernelTimeFraction:P0} of CPU");
         Line($"{"vision",-12}{Vision.TilesPerSecond:F2} tiles/s, {Vision.Gflops:F1} GFLOP/s, MFU {Vision.Mfu:P0}");
         Line("");
         Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"bound tok/s",13}{"of bound",10}");

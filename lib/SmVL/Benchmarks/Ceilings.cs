@@ -7,19 +7,21 @@ namespace SmVL.Benchmarks;
 /// What this machine can do at best, measured in the same process as the workload so MFU and the
 /// bandwidth bound are relative to the same threads and the same libtorch: square matmul GFLOP/s
 /// in fp32 and bf16, and memory copy bandwidth. Best of N, because the machine is shared and the
-/// best run is the one least disturbed by other processes.
+/// best run is the one least disturbed by other processes. bf16 is measured at most 512 wide: a
+/// CPU without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
 /// </summary>
 /// <param name="CopyGbps">STREAM "copy" convention: (bytes read + bytes written) per second</param>
 public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, double CopyGbps, int Threads,
-                             int MatmulSize, long CopyBytes, int Repeats)
+                             int MatmulSize, int MatmulBf16Size, long CopyBytes, int Repeats)
 {
     public static Ceilings Measure(int matmulSize, long copyBytes, int repeats)
     {
         using var _ = no_grad();
         double fp32 = MatmulGflops(matmulSize, ScalarType.Float32, repeats);
-        double bf16 = MatmulGflops(matmulSize, ScalarType.BFloat16, repeats);
+        int bf16Size = Math.Min(matmulSize, 512);
+        double bf16 = MatmulGflops(bf16Size, ScalarType.BFloat16, repeats);
         double copy = MeasureCopyGbps(copyBytes, repeats);
-        return new Ceilings(fp32, bf16, copy, get_num_threads(), matmulSize, copyBytes, repeats);
+        return new Ceilings(fp32, bf16, copy, get_num_threads(), matmulSize, bf16Size, copyBytes, repeats);
     }
 
     /// <summary>2n³ FLOPs per n×n product, best of <paramref name="repeats"/> after one warm-up.</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace SmVL.Benchmarks;
 
 /// <summary>
@@ -5,14 +7,20 @@ namespace SmVL.Benchmarks;
 /// "5" to /proc/self/clear_refs resets the peak (Linux ≥ 4.0), which gives a peak per bench phase.
 /// Off Linux every reading is null.
 /// </summary>
-public static class MemoryProbe
+public static partial class MemoryProbe
 {
     public static long? CurrentBytes => Read("VmRSS:");
     public static long? PeakBytes => Read("VmHWM:");
 
-    /// <summary>Start a new peak from the current RSS; false when the kernel refuses (then peaks are since process start).</summary>
+    /// <summary>
+    /// Start a new peak from the current RSS; false when the kernel refuses (then peaks are since
+    /// process start). Freed heap is handed back to the OS first: glibc keeps the 8–32 MB blocks
+    /// libtorch frees (they fall under its dynamic mmap threshold), so without the trim a training
+    /// phase's ~17 GB would stay resident into the next phase and count as its peak.
+    /// </summary>
     public static bool ResetPeak()
     {
+        if (OperatingSystem.IsLinux()) malloc_trim(0);
         try { File.WriteAllText("/proc/self/clear_refs", "5"); return true; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException) { return false; }
     }
@@ -26,4 +34,7 @@ public static class MemoryProbe
         var kb = line[field.Length..].Trim().Split(' ')[0];            // "1234 kB"
         return long.Parse(kb) * 1024;
     }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int malloc_trim(nuint pad);
 }

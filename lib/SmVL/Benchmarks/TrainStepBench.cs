@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SmVL.Checkpoints;
 using SmVL.Models;
 using SmVL.Training;
@@ -9,8 +10,10 @@ namespace SmVL.Benchmarks;
 /// <param name="StepSeconds">each measured step, warm-up excluded</param>
 /// <param name="BestSeconds">the fastest step (the least disturbed by other processes, like the ceilings)</param>
 /// <param name="Mfu">achieved GFLOP/s over the measured fp32 matmul peak</param>
+/// <param name="KernelTimeFraction">share of this process's CPU time spent in the kernel (page faults on fresh activation memory), warm-up included</param>
 public sealed record TrainStepResult(long Seq, int Tiles, long Labelled, double[] StepSeconds, double BestSeconds,
-                                     StepFlops Flops, double Gflops, double Mfu, long? PeakRssBytes, double Loss, FreezeAudit Audit);
+                                     StepFlops Flops, double Gflops, double Mfu, long? PeakRssBytes, double Loss,
+                                     double KernelTimeFraction, FreezeAudit Audit);
 
 /// <summary>
 /// Connector-only training steps through the real <see cref="Trainer"/> (CausalLMLoss on labelled
@@ -33,18 +36,23 @@ public static class TrainStepBench
         var source = new SyntheticSource(model.Config, seq, tiles);
         var seconds = new List<double>();
         double loss = double.NaN;
+        using var process = Process.GetCurrentProcess();
+        var (user0, system0) = (process.UserProcessorTime, process.PrivilegedProcessorTime);
         trainer.Run(source, onStep: (step, row) =>
         {
             if (step > warmup) seconds.Add(1.0 / row["samples_per_s"]);
             loss = row["loss"];
         });
+        process.Refresh();
+        double user = (process.UserProcessorTime - user0).TotalSeconds, system = (process.PrivilegedProcessorTime - system0).TotalSeconds;
         using var probe = source.Get(0);
         long labelled = probe.LabelledTokens;
         var flops = Flops.ConnectorOnlyTrainStep(model.Config, seq, tiles, labelled);
         double best = seconds.Min();
         double gflops = flops.Total / best / 1e9;
         return new TrainStepResult(seq, tiles, labelled, seconds.ToArray(), best, flops, gflops, gflops / peakGflops,
-                                   MemoryProbe.PeakBytes, loss, FreezeAudit.Of(model, trainer));
+                                   MemoryProbe.PeakBytes, loss,
+                                   system / Math.Max(1e-9, user + system), FreezeAudit.Of(model, trainer));
     }
 
     /// <summary>
