@@ -3,49 +3,79 @@ using static TorchSharp.torch;
 namespace SmVL.Models;
 
 /// <summary>
-/// Per-layer key/value cache for decoding. It owns its tensors outside any dispose scope and
-/// frees the previous K/V when a step appends, so its memory is released deterministically by
-/// <see cref="Dispose"/> and never by a caller's scope.
+/// Per-layer key/value cache for decoding. Each layer's keys and values live in a buffer
+/// (B, Hkv, capacity, D) that doubles when full, so a decode step writes one position in place
+/// instead of copying the whole cache (a cat per step reads and writes every cached byte again,
+/// ~2× the cache traffic of the attention itself). The buffers are owned outside any dispose
+/// scope and freed deterministically by <see cref="Dispose"/>, never by a caller's scope; the
+/// views handed out are the caller's to drop.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    private readonly (Tensor k, Tensor v)?[] _layers;
+    private readonly (Tensor k, Tensor v)?[] _buffers;
+    private readonly long[] _lengths;
 
-    public KvCache(int numLayers) => _layers = new (Tensor, Tensor)?[numLayers];
+    public KvCache(int numLayers)
+    {
+        _buffers = new (Tensor, Tensor)?[numLayers];
+        _lengths = new long[numLayers];
+    }
 
     /// <summary>Number of positions already cached (the next position id).</summary>
-    public long SeqLen => _layers[0] is { } l ? l.k.shape[2] : 0;
+    public long SeqLen => _lengths[0];
 
-    /// <summary>Append this step's (B, Hkv, T, D) keys/values; returns the full cached K/V (owned by the cache).</summary>
+    /// <summary>Append this step's (B, Hkv, T, D) keys/values; returns views of the full cached K/V (B, Hkv, length, D).</summary>
     public (Tensor k, Tensor v) Append(int layer, Tensor k, Tensor v)
     {
-        (Tensor k, Tensor v) next;
-        if (_layers[layer] is { } old)
+        long length = _lengths[layer], needed = length + k.shape[2];
+        if (_buffers[layer] is not { } buffer || buffer.k.shape[2] < needed)
         {
-            next = (cat(new[] { old.k, k }, 2).DetachFromDisposeScope(), cat(new[] { old.v, v }, 2).DetachFromDisposeScope());
-            old.k.Dispose(); old.v.Dispose();
+            long capacity = Math.Max(needed, 2 * (_buffers[layer]?.k.shape[2] ?? 0));
+            var grown = (Grow(_buffers[layer]?.k, length, capacity, k), Grow(_buffers[layer]?.v, length, capacity, v));
+            if (_buffers[layer] is { } old) { old.k.Dispose(); old.v.Dispose(); }
+            _buffers[layer] = buffer = grown;
         }
-        else next = (k.clone().DetachFromDisposeScope(), v.clone().DetachFromDisposeScope());
-        _layers[layer] = next;
-        return next;
+        using (var scope = NewDisposeScope())
+        {
+            buffer.k.narrow(2, length, k.shape[2]).copy_(k);
+            buffer.v.narrow(2, length, v.shape[2]).copy_(v);
+        }
+        _lengths[layer] = needed;
+        return (buffer.k.narrow(2, 0, needed), buffer.v.narrow(2, 0, needed));
+    }
+
+    /// <summary>A buffer of <paramref name="capacity"/> positions holding the first <paramref name="length"/> of <paramref name="old"/>.</summary>
+    private static Tensor Grow(Tensor? old, long length, long capacity, Tensor like)
+    {
+        var shape = (long[])like.shape.Clone();
+        shape[2] = capacity;
+        var buffer = empty(shape, dtype: like.dtype, device: like.device).DetachFromDisposeScope();
+        if (old is not null && length > 0)
+        {
+            using var scope = NewDisposeScope();
+            buffer.narrow(2, 0, length).copy_(old.narrow(2, 0, length));
+        }
+        return buffer;
     }
 
     /// <summary>Keep only the batch rows in <paramref name="index"/> (drop finished sequences).</summary>
     public void Select(Tensor index)
     {
-        for (int i = 0; i < _layers.Length; i++)
-            if (_layers[i] is { } l)
+        for (int i = 0; i < _buffers.Length; i++)
+            if (_buffers[i] is { } b)
             {
-                _layers[i] = (l.k.index_select(0, index).DetachFromDisposeScope(), l.v.index_select(0, index).DetachFromDisposeScope());
-                l.k.Dispose(); l.v.Dispose();
+                _buffers[i] = (b.k.index_select(0, index).DetachFromDisposeScope(), b.v.index_select(0, index).DetachFromDisposeScope());
+                b.k.Dispose(); b.v.Dispose();
             }
     }
 
-    public long Bytes => _layers.Sum(l => l is { } x ? x.k.NumberOfElements * x.k.ElementSize * 2 : 0);
+    /// <summary>Bytes of the cached positions' keys and values (what a decode step reads), all layers.</summary>
+    public long Bytes => _buffers.Select((b, i) => b is { } x ? 2 * x.k.NumberOfElements / x.k.shape[2] * _lengths[i] * x.k.ElementSize : 0).Sum();
 
     public void Dispose()
     {
-        foreach (var l in _layers) if (l is { } x) { x.k.Dispose(); x.v.Dispose(); }
-        Array.Clear(_layers);
+        foreach (var b in _buffers) if (b is { } x) { x.k.Dispose(); x.v.Dispose(); }
+        Array.Clear(_buffers);
+        Array.Clear(_lengths);
     }
 }

@@ -48,15 +48,30 @@ public sealed class Qwen3Attention : nn.Module
         q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);            // (B, H, T, D)
         k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);            // (B, Hkv, T, D)
         if (cache is not null) (k, v) = cache.Append(layer, k, v);
-        if (_kvHeads != _heads)
+        int group = _heads / _kvHeads;
+        Tensor attn;
+        if (T == 1 && group > 1)
         {
-            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
-            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+            // One new token: the `group` query heads sharing a kv head become `group` queries of
+            // that head, so the cached K/V are read once instead of copied group-fold
+            // (decode is memory-bound). The (B, 1, 1, S) mask broadcasts over them.
+            var grouped = q.reshape(B, _kvHeads, group, _headDim);
+            attn = (mask is null
+                ? nn.functional.scaled_dot_product_attention(grouped, k, v)
+                : nn.functional.scaled_dot_product_attention(grouped, k, v, attn_mask: mask)).view(B, _heads, 1, _headDim);
         }
-        // Scale is head_dim^-0.5, SDPA's default for a last dim of head_dim.
-        var attn = mask is null
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: T > 1)
-            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        else
+        {
+            if (group > 1)
+            {
+                k = k.repeat_interleave(group, dim: 1);
+                v = v.repeat_interleave(group, dim: 1);
+            }
+            // Scale is head_dim^-0.5, SDPA's default for a last dim of head_dim.
+            attn = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: T > 1)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        }
         var merged = attn.transpose(1, 2).reshape(B, T, _heads * _headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
     }

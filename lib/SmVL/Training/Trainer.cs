@@ -51,6 +51,10 @@ public sealed class Trainer
     /// <summary>Parameters the optimizer holds state for (must equal the trainable count: frozen ones get none).</summary>
     public int OptimizerStateCount => _optimizer.state_dict().State.Count;
 
+    /// <summary>Bytes the optimizer holds (AdamW: exp_avg and exp_avg_sq, plus max_exp_avg_sq with amsgrad).</summary>
+    public long OptimizerStateBytes => _optimizer.state_dict().State.OfType<AdamW.State>()
+        .Sum(s => new[] { s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq }.Sum(t => t is null || t.IsInvalid ? 0 : t.NumberOfElements * t.ElementSize));
+
     /// <summary>
     /// Train until <see cref="TrainOptions.Steps"/> (or <paramref name="maxSteps"/>). With
     /// <paramref name="resume"/> the latest complete checkpoint is restored (trainables, optimizer,

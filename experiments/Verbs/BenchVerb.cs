@@ -1,0 +1,47 @@
+using SmVL.Benchmarks;
+
+namespace SmVL.Experiments.Verbs;
+
+/// <summary>
+/// `smvl bench --out FILE.json [--quick] [--steps N (timed steps per shape)] [--contexts 128,512,2048] [--decode-tokens N] [--matmul-size N]
+/// [--gpu-tflops X] [--gpu-mfu F]`: how fast the real-size model trains and decodes on this machine
+/// and how close that is to the machine's own limits (random weights, no download). Writes the
+/// JSON and prints a table. `--quick` runs the same machinery on a toy model in seconds.
+/// </summary>
+public sealed class BenchVerb : IVerb
+{
+    public string Name => "bench";
+    public string Summary => "measure training/decoding speed at full size against this machine's matmul and bandwidth ceilings";
+
+    public Task<int> RunAsync(Args args)
+    {
+        string outPath = args.Require("out");
+        var s = args.Flag("quick") ? BenchSettings.Quick : BenchSettings.Full;
+        if (args.Has("steps"))
+        {
+            int steps = Positive(args.Int("steps", 1), "steps");
+            s = s with { TrainShapes = s.TrainShapes.Select(t => t with { Steps = steps }).ToList() };
+        }
+        if (args.Has("decode-tokens")) s = s with { DecodeTokens = Positive(args.Int("decode-tokens", s.DecodeTokens), "decode-tokens") };
+        if (args.Has("matmul-size")) s = s with { MatmulSize = Positive(args.Int("matmul-size", s.MatmulSize), "matmul-size") };
+        if (args.Get("contexts") is { } list) s = s with { DecodeContexts = Contexts(list) };
+        if (args.Has("gpu-tflops")) s = s with { GpuPeakTflops = args.Double("gpu-tflops", s.GpuPeakTflops), GpuName = $"GPU at {args.Double("gpu-tflops", 0)} TFLOP/s" };
+        if (args.Has("gpu-mfu")) s = s with { GpuMfu = args.Double("gpu-mfu", s.GpuMfu) };
+        if (s.GpuMfu is <= 0 or > 1) throw new CliException($"--gpu-mfu must be in (0, 1], got {s.GpuMfu}");
+
+        var report = Bench.Run(s);
+        report.Save(outPath);
+        Console.WriteLine(report.ToTable());
+        Console.WriteLine($"wrote {outPath}");
+        return Task.FromResult(0);
+    }
+
+    private static int Positive(int v, string name) => v > 0 ? v : throw new CliException($"--{name} must be positive, got {v}");
+
+    private static long[] Contexts(string list)
+    {
+        var parts = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = parts.Select(p => long.TryParse(p, out var v) && v > 1 ? v : throw new CliException($"--contexts expects integers > 1 separated by commas, got '{p}'")).ToArray();
+        return values.Length > 0 ? values : throw new CliException("--contexts is empty");
+    }
+}

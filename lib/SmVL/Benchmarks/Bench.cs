@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using SmVL.Models;
+using SmVL.Stitching;
+using SmVL.Training;
+using static TorchSharp.torch;
+
+namespace SmVL.Benchmarks;
+
+/// <summary>
+/// The whole bench in one process: ceilings first (so every ratio is against this process's own
+/// peak), then the stitched model with random weights (HF's normal(0, 0.02) init, so activations
+/// have realistic magnitudes and no denormals), connector-only training at each shape, the vision
+/// tower alone, and decoding at each context. CPU, float32.
+/// </summary>
+public static class Bench
+{
+    public static BenchReport Run(BenchSettings s)
+    {
+        var clock = Stopwatch.StartNew();
+        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count, done = 0;
+        var bar = new ProgressBar("bench", phases);
+        var peaks = new Dictionary<string, long?>();
+        void Done(string phase, long? peak) { peaks[phase] = peak; bar.Report(++done, phase); }
+
+        MemoryProbe.ResetPeak();
+        var ceilings = Ceilings.Measure(s.MatmulSize, s.CopyBytes, s.CeilingRepeats);
+        Done("ceilings", MemoryProbe.PeakBytes);
+
+        MemoryProbe.ResetPeak();
+        using var model = Build(s);
+        long parameters = model.parameters().Sum(p => p.numel());
+        long weightBytes = model.parameters().Sum(p => p.numel() * p.ElementSize);
+        Done("build", MemoryProbe.PeakBytes);
+
+        var runDir = Path.Combine(Path.GetTempPath(), "smvl-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var train = new List<TrainStepResult>();
+        try
+        {
+            foreach (var (seq, tiles, steps) in s.TrainShapes)
+            {
+                var r = TrainStepBench.Run(model, seq, tiles, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
+                                           ceilings.MatmulFp32Gflops, runDir);
+                train.Add(r);
+                Done($"train_seq_{seq}", r.PeakRssBytes);
+            }
+        }
+        finally { if (Directory.Exists(runDir)) Directory.Delete(runDir, true); }
+
+        var vision = VisionBench.Run(model.model.vision_model, s.VisionTiles, s.VisionRepeats, ceilings.MatmulFp32Gflops);
+        Done("vision", vision.PeakRssBytes);
+
+        var decode = new List<DecodeResult>();
+        foreach (var context in s.DecodeContexts)
+        {
+            var r = DecodeBench.Run(model, context, s.DecodeTokens, s.RecomputeRepeats, ceilings.CopyGbps);
+            decode.Add(r);
+            Done($"decode_ctx_{context}", r.PeakRssBytes);
+        }
+
+        var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
+        return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The stitched model with random weights, connector-only (what the blog trains).</summary>
+    public static SmolVLMForConditionalGeneration Build(BenchSettings s)
+    {
+        var model = new SmolVLMForConditionalGeneration(s.Model);
+        WeightInit.HfNormal(model, seed: s.Seed);
+        Stitcher.NewConnector(model, ConnectorInitKind.PyTorchDefault, s.Seed);
+        Freezing.Apply(model, FreezePolicy.ConnectorOnly);
+        return model;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SmVL.Benchmarks;
+
+/// <summary>
+/// Everything one bench run measured, as JSON (snake_case keys; the headline ratios at the top of
+/// each section) and as a table for the terminal. Headlines: <c>train_step.mfu</c> at the longest
+/// shape (seq 2048), <c>decode.kv_speedup</c> and <c>decode.bandwidth_fraction</c> at context 512
+/// (the middle context in quick mode).
+/// </summary>
+public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long Params, long WeightBytes,
+    IReadOnlyList<TrainStepResult> Train, VisionResult Vision, IReadOnlyList<DecodeResult> Decode,
+    IReadOnlyList<ExtrapolationRow> Extrapolation, IReadOnlyDictionary<string, long?> PeakRssByPhase, double WallSeconds)
+{
+    public TrainStepResult HeadlineTrain => Train.FirstOrDefault(t => t.Seq == 2048) ?? Train[^1];
+    public DecodeResult HeadlineDecode => Decode.FirstOrDefault(d => d.Context == 512) ?? Decode[Decode.Count / 2];
+    public FreezeAudit Audit => Train[^1].Audit;
+
+    public JsonObject ToJson()
+    {
+        var t = HeadlineTrain; var d = HeadlineDecode; var c = Ceilings;
+        return new JsonObject
+        {
+            ["machine"] = new JsonObject
+            {
+                ["libtorch"] = TorchSharp.torch.__version__, ["threads"] = c.Threads,
+                ["processor_count"] = Environment.ProcessorCount, ["quick"] = Settings.IsQuick, ["wall_s"] = WallSeconds,
+            },
+            ["ceilings"] = new JsonObject
+            {
+                ["matmul_fp32_gflops"] = c.MatmulFp32Gflops, ["matmul_bf16_gflops"] = c.MatmulBf16Gflops,
+                ["copy_gbps"] = c.CopyGbps, ["copy_convention"] = "(bytes read + bytes written) / s",
+                ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["matmul_bf16_size"] = c.MatmulBf16Size, ["copy_bytes"] = c.CopyBytes, ["best_of"] = c.Repeats,
+            },
+            ["model"] = new JsonObject { ["params"] = Params, ["weight_bytes"] = WeightBytes, ["dtype"] = "float32" },
+            ["train_step"] = new JsonObject
+            {
+                ["mfu"] = t.Mfu, ["gflops"] = t.Gflops, ["step_s"] = t.BestSeconds, ["seq"] = t.Seq, ["tiles"] = t.Tiles,
+                ["shapes"] = new JsonArray(Train.Select(TrainJson).ToArray<JsonNode?>()),
+                ["breakdown"] = Breakdown() is { } parts
+                    ? new JsonObject(parts.Select(p => KeyValuePair.Create(p.Part, (JsonNode?)new JsonObject { ["s"] = p.Seconds, ["gflops"] = p.Gflops })))
+                    : null,
+            },
+            ["vision"] = new JsonObject
+            {
+                ["tiles_per_s"] = Vision.TilesPerSecond, ["gflops_per_tile"] = Vision.GflopsPerTile, ["gflops"] = Vision.Gflops,
+                ["mfu"] = Vision.Mfu, ["tiles"] = Vision.Tiles,
+            },
+            ["decode"] = new JsonObject
+            {
+                ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["context"] = d.Context,
+                ["contexts"] = new JsonArray(Decode.Select(DecodeJson).ToArray<JsonNode?>()),
+            },
+            ["memory"] = new JsonObject
+            {
+                ["frozen_params"] = Audit.FrozenParams, ["frozen_params_with_grad"] = Audit.FrozenWithGrad,
+                ["trainable_params"] = Audit.TrainableParams, ["trainable_tensors"] = Audit.TrainableTensors,
+                ["optimizer_states"] = Audit.OptimizerStates, ["adamw_state_bytes"] = Audit.OptimizerStateBytes,
+                ["freeze_holds"] = Audit.Holds,
+                ["peak_rss_bytes"] = new JsonObject(PeakRssByPhase.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            },
+            ["extrapolation"] = new JsonObject
+            {
+                ["gpu"] = Settings.GpuName, ["gpu_peak_tflops"] = Settings.GpuPeakTflops, ["gpu_mfu"] = Settings.GpuMfu,
+                ["rows"] = new JsonArray(Extrapolation.Select(r => (JsonNode?)new JsonObject
+                {
+                    ["run"] = r.Run, ["samples"] = r.Samples, ["seq"] = r.Seq, ["cpu_hours"] = r.CpuHours, ["gpu_hours"] = r.GpuHours,
+                }).ToArray()),
+            },
+        };
+    }
+
+    private static JsonNode TrainJson(TrainStepResult r) => new JsonObject
+    {
+        ["seq"] = r.Seq, ["tiles"] = r.Tiles, ["labelled"] = r.Labelled, ["step_s"] = r.BestSeconds,
+        ["steps_s"] = new JsonArray(r.StepSeconds.Select(s => (JsonNode?)s).ToArray()),
+        ["flops"] = new JsonObject
+        {
+            ["vision_fwd"] = r.Flops.VisionForward, ["connector_fwd"] = r.Flops.ConnectorForward,
+            ["connector_bwd"] = r.Flops.ConnectorBackward, ["lm_fwd"] = r.Flops.LmForward, ["lm_bwd"] = r.Flops.LmBackward,
+            ["total"] = r.Flops.Total,
+        },
+        ["gflops"] = r.Gflops, ["mfu"] = r.Mfu, ["loss"] = r.Loss, ["peak_rss_bytes"] = r.PeakRssBytes,
+        ["kernel_time_fraction"] = r.KernelTimeFraction,
+    };
+
+    /// <summary>
+    /// Where the headline step's time goes, from phases measured separately: the vision tower
+    /// (tiles / tiles-per-second), the LM forward (recomputing a context of the same length, no
+    /// grad), and the rest (head, loss, the whole backward, optimizer) by difference. Null when no
+    /// decode context matches the step's length.
+    /// </summary>
+    public IReadOnlyList<(string Part, double Seconds, double Gflops)>? Breakdown()
+    {
+        var t = HeadlineTrain;
+        if (Decode.FirstOrDefault(d => d.Context == t.Seq) is not { } lm) return null;
+        double vision = t.Tiles / Vision.TilesPerSecond, forward = 1 / lm.RecomputeTokensPerSecond;
+        double rest = t.BestSeconds - vision - forward;
+        double forwardFlops = Flops.LmForward(Settings.Model.TextConfig, t.Seq, 1);
+        double restFlops = t.Flops.Total - t.Flops.VisionForward - forwardFlops;
+        return [("vision_fwd", vision, Vision.Gflops), ("lm_fwd", forward, forwardFlops / forward / 1e9),
+                ("head_loss_bwd_opt", rest, restFlops / rest / 1e9)];
+    }
+
+    private static JsonNode DecodeJson(DecodeResult r) => new JsonObject
+    {
+        ["context"] = r.Context, ["tokens"] = r.Tokens, ["kv_tokens_per_s"] = r.KvTokensPerSecond,
+        ["recompute_tokens_per_s"] = r.RecomputeTokensPerSecond, ["kv_speedup"] = r.KvSpeedup,
+        ["prefill_tokens_per_s"] = r.PrefillTokensPerSecond, ["weight_bytes_per_token"] = r.WeightBytesPerToken,
+        ["kv_bytes_per_token"] = r.KvBytesPerToken, ["bound_tokens_per_s"] = r.BoundTokensPerSecond,
+        ["bandwidth_fraction"] = r.BandwidthFraction, ["peak_rss_bytes"] = r.PeakRssBytes,
+    };
+
+    public void Save(string path)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+        File.WriteAllText(path, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    public string ToTable()
+    {
+        var c = Ceilings; var sb = new StringBuilder();
+        void Line(string s) => sb.AppendLine(s);
+        Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   threads {c.Threads}");
+        Line($"model      {Params / 1e6:F1}M params, {WeightBytes / 1e9:F2} GB fp32");
+        Line("");
+        Line($"{"train step",-12}{"seq",6}{"tiles",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");
+        foreach (var r in Train)
+            Line($"{"",-12}{r.Seq,6}{r.Tiles,6}{r.Labelled,9}{r.BestSeconds,9:F2}{r.Flops.Total / 1e12,8:F2}{r.Gflops,9:F1}{r.Mfu,7:P0}{Gb(r.PeakRssBytes),10}");
+        if (Breakdown() is { } parts)
+            Line($"{"",-12}seq {HeadlineTrain.Seq} breakdown: " + string.Join(", ", parts.Select(p => $"{p.Part} {p.Seconds:F1} s at {p.Gflops:F0} GFLOP/s")) +
+                 $"; kernel time {HeadlineTrain.KernelTimeFraction:P0} of CPU");
+        Line($"{"vision",-12}{Vision.TilesPerSecond:F2} tiles/s, {Vision.Gflops:F1} GFLOP/s, MFU {Vision.Mfu:P0}");
+        Line("");
+        Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"bound tok/s",13}{"of bound",10}");
+        foreach (var d in Decode)
+            Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
+        Line("");
+        Line($"memory     frozen params with .grad: {Audit.FrozenWithGrad}; optimizer states {Audit.OptimizerStates} for {Audit.TrainableTensors} trainable tensor(s) " +
+             $"({Audit.TrainableParams / 1e6:F2}M params), AdamW state {Audit.OptimizerStateBytes / 1e6:F1} MB");
+        Line($"           peak RSS: {string.Join(", ", PeakRssByPhase.Select(kv => $"{kv.Key} {Gb(kv.Value)}"))}");
+        Line("");
+        Line($"{"extrapolation",-14}{"samples",9}{"seq",6}{"CPU hours",11}{"GPU hours",11}   (GPU: {Settings.GpuName} at {Settings.GpuMfu:P0} MFU)");
+        foreach (var r in Extrapolation)
+            Line($"{r.Run,-14}{r.Samples,9}{r.Seq,6}{r.CpuHours,11:F1}{r.GpuHours,11:F2}");
+        Line($"headline   train_step.mfu {HeadlineTrain.Mfu:P1} (seq {HeadlineTrain.Seq}); decode.kv_speedup {HeadlineDecode.KvSpeedup:F1}× and " +
+             $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (ctx {HeadlineDecode.Context}); wall {WallSeconds:F0} s");
+        return sb.ToString();
+    }
+
+    private static string Gb(long? bytes) => bytes is { } b ? (b / 1e9).ToString("F2", CultureInfo.InvariantCulture) + " GB" : "n/a";
+}

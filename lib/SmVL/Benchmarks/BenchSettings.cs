@@ -1,0 +1,64 @@
+using SmVL.Checkpoints;
+using SmVL.Stitching;
+
+namespace SmVL.Benchmarks;
+
+/// <summary>
+/// What the bench measures and at which sizes. <see cref="Full"/> is the real architecture with
+/// random weights (Qwen3-0.6B + SigLIP-B/16-512 + the 12288→1024 connector, ~2.8 GB in fp32);
+/// <see cref="Quick"/> is the same machinery on a toy model, for tests.
+/// </summary>
+public sealed record BenchSettings
+{
+    public required SmolVLMConfig Model { get; init; }
+    /// <summary>
+    /// (sequence length, tiles, timed steps): one 512×512 tile at 512, the blog's 17-tile image at
+    /// 2048 (~9 TFLOP a step, so one timed step keeps the bench under 10 minutes).
+    /// </summary>
+    public IReadOnlyList<(long Seq, int Tiles, int Steps)> TrainShapes { get; init; } = [(512, 1, 2), (2048, 17, 1)];
+    /// <summary>Untimed steps before the first shape (allocator and thread-pool warm-up).</summary>
+    public int TrainWarmup { get; init; } = 1;
+    public int VisionTiles { get; init; } = 2;
+    public int VisionRepeats { get; init; } = 2;
+    public IReadOnlyList<long> DecodeContexts { get; init; } = [128, 512, 2048];
+    public int DecodeTokens { get; init; } = 16;
+    public int RecomputeRepeats { get; init; } = 1;
+    public int MatmulSize { get; init; } = 2048;
+    public long CopyBytes { get; init; } = 256L << 20;
+    public int CeilingRepeats { get; init; } = 5;
+    public long Seed { get; init; } = 42;
+    /// <summary>The blog's runs as samples = steps × grad_accum × micro_batch (experiments/cocoqa-200.json, full-60k.json).</summary>
+    public IReadOnlyList<(string Name, long Samples)> Runs { get; init; } = [("cocoqa-200", 200 * 32), ("full-60k", 1920 * 32)];
+    public string GpuName { get; init; } = "A100 bf16 (312 TFLOP/s dense)";
+    public double GpuPeakTflops { get; init; } = 312;
+    public double GpuMfu { get; init; } = 0.4;
+
+    /// <summary>The real pair as the stitcher builds it (SmolVLM2-256M's tower and scale 4, Qwen3-0.6B, `&lt;|image_pad|&gt;`).</summary>
+    public static BenchSettings Full => new()
+    {
+        Model = Stitcher.StitchedConfig(new SmolVLMConfig { ScaleFactor = 4, VisionConfig = VisionConfig.SmolVLM2_256M },
+                                        TextConfig.Qwen3_0_6B, new TextSide(151655, [151645], 151643)),
+    };
+
+    /// <summary>Toy sizes (seconds): 16 patches per tile → 4 image tokens, a 2-layer 64-wide Qwen3.</summary>
+    public static BenchSettings Quick => new()
+    {
+        Model = Stitcher.StitchedConfig(
+            new SmolVLMConfig
+            {
+                ScaleFactor = 2,
+                VisionConfig = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 2, PatchSize = 8, ImageSize = 32 },
+            },
+            TextConfig.Qwen3_0_6B with { VocabSize = 512, HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, HeadDimOrNull = 16 },
+            new TextSide(500, [2], 3)),
+        TrainShapes = [(32, 1, 2), (64, 5, 2)],
+        VisionTiles = 2,
+        DecodeContexts = [16, 32, 64],
+        DecodeTokens = 4,
+        MatmulSize = 128,
+        CopyBytes = 4L << 20,
+        CeilingRepeats = 2,
+    };
+
+    public bool IsQuick => Model.TextConfig.HiddenSize < 256;
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using static TorchSharp.torch;
+
+namespace SmVL.Benchmarks;
+
+/// <summary>
+/// What this machine can do at best, measured in the same process as the workload so MFU and the
+/// bandwidth bound are relative to the same threads and the same libtorch: square matmul GFLOP/s
+/// in fp32 and bf16, and memory copy bandwidth. Best of N, because the machine is shared and the
+/// best run is the one least disturbed by other processes. bf16 is measured at most 512 wide: a
+/// CPU without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
+/// </summary>
+/// <param name="CopyGbps">STREAM "copy" convention: (bytes read + bytes written) per second</param>
+public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, double CopyGbps, int Threads,
+                             int MatmulSize, int MatmulBf16Size, long CopyBytes, int Repeats)
+{
+    public static Ceilings Measure(int matmulSize, long copyBytes, int repeats)
+    {
+        using var _ = no_grad();
+        double fp32 = MatmulGflops(matmulSize, ScalarType.Float32, repeats);
+        int bf16Size = Math.Min(matmulSize, 512);
+        double bf16 = MatmulGflops(bf16Size, ScalarType.BFloat16, repeats);
+        double copy = MeasureCopyGbps(copyBytes, repeats);
+        return new Ceilings(fp32, bf16, copy, get_num_threads(), matmulSize, bf16Size, copyBytes, repeats);
+    }
+
+    /// <summary>2n³ FLOPs per n×n product, best of <paramref name="repeats"/> after one warm-up.</summary>
+    public static double MatmulGflops(int n, ScalarType dtype, int repeats)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(n, n).to(dtype);
+        var b = randn(n, n).to(dtype);
+        double best = BestSeconds(() => a.mm(b).Dispose(), repeats);
+        return 2.0 * n * n * n / best / 1e9;
+    }
+
+    /// <summary>Copy of a float32 buffer of <paramref name="bytes"/> into another: 2·bytes moved.</summary>
+    public static double MeasureCopyGbps(long bytes, int repeats)
+    {
+        using var scope = NewDisposeScope();
+        var src = rand(bytes / 4);
+        var dst = empty_like(src);
+        double best = BestSeconds(() => dst.copy_(src), repeats);
+        return 2.0 * bytes / best / 1e9;
+    }
+
+    /// <summary>Fastest of <paramref name="repeats"/> timed calls, after one untimed warm-up.</summary>
+    public static double BestSeconds(Action work, int repeats)
+    {
+        work();
+        double best = double.MaxValue;
+        for (int i = 0; i < repeats; i++)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            work();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        return best;
+    }
+}

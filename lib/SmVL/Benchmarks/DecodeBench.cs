@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using SmVL.Checkpoints;
+using SmVL.Generation;
+using SmVL.Models;
+using static TorchSharp.torch;
+
+namespace SmVL.Benchmarks;
+
+/// <summary>Decoding speed at one context length, and how close the cached decode comes to the memory-bandwidth bound.</summary>
+/// <param name="KvTokensPerSecond">greedy decode steps with the KV cache (prefill excluded)</param>
+/// <param name="RecomputeTokensPerSecond">one token by a full forward over the whole context, no cache</param>
+/// <param name="WeightBytesPerToken">weights one decode step must read (decoder layers + the head; the embedding gather reads one row)</param>
+/// <param name="KvBytesPerToken">the cache one decode step must read at this context</param>
+/// <param name="BoundTokensPerSecond">copy bandwidth / (weight + cache bytes): no decoder can read its inputs faster</param>
+public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSecond, double RecomputeTokensPerSecond,
+                                  double PrefillTokensPerSecond, long WeightBytesPerToken, long KvBytesPerToken,
+                                  double BoundTokensPerSecond, long? PeakRssBytes)
+{
+    public double KvSpeedup => KvTokensPerSecond / RecomputeTokensPerSecond;
+    public double BandwidthFraction => KvTokensPerSecond / BoundTokensPerSecond;
+}
+
+/// <summary>
+/// Text-only decoding on the stitched model through the real <see cref="Generator"/> (prefill,
+/// then one cached step per token), against recomputing the whole context for each token.
+/// </summary>
+public static class DecodeBench
+{
+    public static DecodeResult Run(SmolVLMForConditionalGeneration model, long context, int tokens, int recomputeRepeats, double copyGbps)
+    {
+        MemoryProbe.ResetPeak();
+        var config = model.Config;
+        var gen = new TorchSharp.torch.Generator(99, CPU);
+        long textVocab = Math.Min(config.TextConfig.VocabSize, config.ImageTokenId);
+        using var ids = randint(0, textVocab, new long[] { 1, context }, dtype: int64, generator: gen);
+
+        double recompute;
+        using (no_grad())
+            recompute = Ceilings.BestSeconds(() =>
+            {
+                using var scope = NewDisposeScope();
+                var hidden = model.Hidden(ids);
+                model.Logits(hidden.select(1, context - 1));
+            }, recomputeRepeats);
+
+        // Token k arrives when step k ends: the first after the prefill, the rest one cached step each.
+        var arrivals = new List<long>();
+        var start = Stopwatch.GetTimestamp();
+        var options = new GenerationOptions { MaxNewTokens = tokens + 1, EosTokenIds = [] };
+        using (SmVL.Generation.Generator.Generate(model, [ids.data<long>().ToArray()], null, options, (_, _) => arrivals.Add(Stopwatch.GetTimestamp()))) { }
+        double prefill = Stopwatch.GetElapsedTime(start, arrivals[0]).TotalSeconds;
+        double decode = Stopwatch.GetElapsedTime(arrivals[0], arrivals[^1]).TotalSeconds;
+
+        var t = config.TextConfig;
+        long weights = WeightBytesPerToken(t, sizeof(float));
+        long kv = KvCacheBytes(t, context, sizeof(float));
+        return new DecodeResult(context, tokens, tokens / decode, 1.0 / recompute, context / prefill,
+                                weights, kv, copyGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes);
+    }
+
+    /// <summary>Decoder-layer weights (projections and norms), the final norm and the LM head (tied or not, read once).</summary>
+    public static long WeightBytesPerToken(TextConfig t, int elementSize)
+    {
+        long H = t.HiddenSize, q = (long)t.NumAttentionHeads * t.HeadDim, kv = (long)t.KeyValueHeads * t.HeadDim;
+        long projections = H * (q + 2 * kv) + q * H + 3 * H * t.IntermediateSize;
+        long norms = 2 * H + (t.UsesQkNorm ? 2L * t.HeadDim : 0);
+        return elementSize * (t.NumHiddenLayers * (projections + norms) + H + (long)t.VocabSize * H);
+    }
+
+    /// <summary>Keys and values of <paramref name="context"/> positions, all layers.</summary>
+    public static long KvCacheBytes(TextConfig t, long context, int elementSize) =>
+        elementSize * 2L * t.NumHiddenLayers * t.KeyValueHeads * t.HeadDim * context;
+}
