@@ -28,5 +28,17 @@ public class TinyWorldRunTests
         Assert.NotNull(summary["accuracy"]!["majority_baseline"]);
         Assert.Contains("<h2>Training loss", File.ReadAllText(Path.Combine(dir, "report.html")));
         Assert.True(File.Exists(Path.Combine(dir, "stitched", "metrics.jsonl")));
+    
+    [Fact]
+    public void CacheKeysFollowTheSettingsTheyDependOn()
+    {
+        var quick = TinySettings.Quick;
+        Assert.Equal(quick.Key, (TinySettings.Quick with { }).Key);
+        Assert.NotEqual(quick.Key, (quick with { Steps = quick.Steps + 1 }).Key);
+        // The language parent does not depend on the vision parent's steps, nor on the stitch's.
+        Assert.Equal(quick.LanguageParentKey, (quick with { VisionSteps = 7, Steps = 3 }).LanguageParentKey);
+        Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageSteps = 7 }).LanguageParentKey);
+        Assert.NotEqual(quick.VisionParentKey, (quick with { VisionSteps = 7 }).VisionParentKey);
     }
+}
 }

@@ -46,7 +46,7 @@ public sealed record TinySettings
 
     /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
     public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-        $"{LanguageParentKey}|{VisionParentKey}|{this}")))[..12].ToLowerInvariant();
+        $"{LanguageParentKey}|{VisionParentKey}|{TrainImages}|{EvalImages}|{Steps}|{MicroBatch}|{LearningRate:R}|{ConnectorInit}")))[..12].ToLowerInvariant();
 }
 
 /// <summary>One run's outcome (a curve of the blog's figure plus its accuracy).</summary>
