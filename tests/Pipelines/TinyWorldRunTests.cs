@@ -28,7 +28,8 @@ public class TinyWorldRunTests
         Assert.NotNull(summary["accuracy"]!["majority_baseline"]);
         Assert.Contains("<h2>Training loss", File.ReadAllText(Path.Combine(dir, "report.html")));
         Assert.True(File.Exists(Path.Combine(dir, "stitched", "metrics.jsonl")));
-    
+    }
+
     [Fact]
     public void CacheKeysFollowTheSettingsTheyDependOn()
     {
@@ -40,5 +41,4 @@ public class TinyWorldRunTests
         Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageSteps = 7 }).LanguageParentKey);
         Assert.NotEqual(quick.VisionParentKey, (quick with { VisionSteps = 7 }).VisionParentKey);
     }
-}
 }
