@@ -61,9 +61,16 @@ public static class ImageCodec
         };
     }
 
-    public static RgbImage Load(string path) => DecodeRaw(ReadFile(path), path).ToRgb();
+    /// <summary>An image file as transformers' load_image opens it: decoded, turned upright by its EXIF orientation, RGB.</summary>
+    public static RgbImage Load(string path) => LoadRaw(path).ToRgb();
 
-    public static DecodedImage LoadRaw(string path) => DecodeRaw(ReadFile(path), path);
+    /// <summary>An image file decoded and turned upright by its EXIF orientation (the mode kept).</summary>
+    public static DecodedImage LoadRaw(string path)
+    {
+        var bytes = ReadFile(path);
+        var image = DecodeRaw(bytes, path);
+        return IsJpeg(bytes) ? ImageOrientation.Apply(image, ImageOrientation.Read(bytes)) : image;
+    }
 
     public static byte[] EncodePng(RgbImage image)
     {
