@@ -22,7 +22,7 @@ namespace SmVL.Pipelines;
 /// sentences and as sketches laid out like an image prompt (<see cref="SketchSample"/>); and a
 /// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
 /// The vision tower learns from a dense auxiliary task (tinyworld-notes.md: end-to-end VQA loss alone
-/// did not teach it): classify every patch of every tile as empty or one of the shape×colour classes.
+/// did not teach it): classify every image-token cell (its pixel-shuffled patches) as empty or one of the shape×colour classes.
 /// </summary>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
 {
@@ -65,7 +65,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     public int[] CellClasses(TinyScene scene, RgbImage image, ProcessedImage p)
     {
         var labels = PatchLabels(scene, image, p);
-        int perSide = p.Width / s.PatchSize, scale = 2, cellsPerSide = perSide / scale;
+        int perSide = p.Width / s.PatchSize, scale = TinyWorldRun.ParentConfig(s).ScaleFactor, cellsPerSide = perSide / scale;
         var cells = new int[p.NumImages * cellsPerSide * cellsPerSide];
         for (int t = 0; t < p.NumImages; t++)
             for (int ci = 0; ci < cellsPerSide; ci++)
@@ -138,11 +138,11 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         return counts.ToDictionary(kv => kv.Key, kv => (double)kv.Value.ok / kv.Value.n);
     }
 
-    /// <summary>Tiles (N, 3, H, W) of one image and the class of the shape under each patch centre (N, P).</summary>
+    /// <summary>Tiles (N, 3, H, W) of one image and the class of each image-token cell (N·cells), as in <see cref="CellClasses"/>.</summary>
     public (float[] pixels, int tiles, long[] labels) VisionSample(TinyScene scene, RgbImage image)
     {
         var p = processor.Images.Process(image);
-        return (p.PixelValues, p.NumImages, PatchLabels(scene, image, p).Select(l => (long)l).ToArray());
+        return (p.PixelValues, p.NumImages, CellClasses(scene, image, p).Select(l => (long)l).ToArray());
     }
 
     /// <summary>For every patch of every crop, the class of the shape under its centre (0 = empty).</summary>
@@ -179,7 +179,11 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         using var parent = new SmolVLMForConditionalGeneration(config);
         WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
         var vision = parent.model.vision_model;
-        using var head = nn.Linear(config.VisionConfig.HiddenSize, PatchClasses);
+        // The dense task is posed on exactly what the connector will see: one pixel-shuffled cell
+        // (scale² patches) per image token. Labelled per patch instead, a linear read-out of the cell's
+        // class from the connector's input recovered only 35% of non-empty cells.
+        int scale = config.ScaleFactor;
+        using var head = nn.Linear(config.VisionConfig.HiddenSize * scale * scale, PatchClasses);
         var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
         var parameters = vision.parameters().Concat(head.parameters()).ToList();
         using var optimizer = optim.AdamW(parameters, 3e-3, weight_decay: 0.0);
@@ -194,7 +198,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
             var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
             var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
-            var logits = head.forward(vision.forward(pixels)).reshape(-1, PatchClasses);
+            var logits = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
             var loss = nn.functional.cross_entropy(logits, labels);
             optimizer.zero_grad();
             loss.backward();
@@ -205,6 +209,6 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             bar.Report(step + 1, $"loss {value:F4}");
         }
         Stitcher.Save(parent, dir);
-        log($"smolvlm parent: vision tower {s.VisionSteps} steps of patch classification, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s");
+        log($"smolvlm parent: vision tower {s.VisionSteps} steps of cell classification, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s");
     }
 }

@@ -34,7 +34,7 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
             ["total_params"] = stitched?.Total,
             ["steps"] = Steps,
             ["wall_seconds"] = WallSeconds,
-            ["parents"] = "pretrained once and cached: Qwen3 parent on Chinese descriptions + QA text; SmolVLM parent's vision tower on patch classification",
+            ["parents"] = "pretrained once and cached: Qwen3 parent on Chinese scene descriptions and sketches + QA text (compact vocabulary, exported to 151,936 rows); SmolVLM parent's vision tower on cell classification (empty or shape×colour per image token)",
         };
     }
 

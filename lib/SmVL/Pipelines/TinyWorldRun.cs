@@ -42,7 +42,7 @@ public sealed record TinySettings
 
     /// <summary>What each cached parent depends on (the version part changes when the recipe does).</summary>
     public string LanguageParentKey => $"v3-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-ls{LanguageSteps}-b{ParentBatch}-s{Seed}";
-    public string VisionParentKey => $"v2-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
+    public string VisionParentKey => $"v3-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
 
     /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
     public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
