@@ -20,7 +20,8 @@ public sealed record TinySettings
 {
     public int TrainImages { get; init; } = 4000;
     public int EvalImages { get; init; } = 200;
-    public long Steps { get; init; } = 300;
+    /// <summary>Stitch steps per run: connector-only eval loss settles by ~400 (0.468 at 200, 0.372 at 400, 0.371 at 1,000).</summary>
+    public long Steps { get; init; } = 500;
     public int MicroBatch { get; init; } = 16;
     public double LearningRate { get; init; } = 3e-3;
     public ConnectorInitKind ConnectorInit { get; init; } = ConnectorInitKind.PyTorchDefault;
@@ -32,7 +33,8 @@ public sealed record TinySettings
     public int ParentImages { get; init; } = 12000;
     /// <summary>Reading held-out scenes: 34% after 600 steps, 58–60% after 3,000 (still rising).</summary>
     public long LanguageSteps { get; init; } = 3000;
-    public long VisionSteps { get; init; } = 400;
+    /// <summary>A linear read-out of held-out non-empty cells from the connector's input: 35% after 400 steps, 70% after 2,000.</summary>
+    public long VisionSteps { get; init; } = 2000;
     public int ParentBatch { get; init; } = 32;
 
     public static TinySettings Quick => new()
