@@ -172,8 +172,9 @@ public sealed class TinyWorldRun
         var text = new TextSide(processor.ImageTokenId, new[] { EosTokenId }, PadTokenId);
         manual_seed(_s.Seed);
         using var model = Stitcher.ReplaceTextModel(vlmDir, lmDir, text, brokenWiring);
-        Stitcher.NewConnector(model, _s.ConnectorInit, _s.Seed, _s.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm
-            ? Processor.PixelValues(train.Take(_s.MicroBatch).Select(e => e.Sample).ToList()) : null);
+        using (var samplePixels = _s.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm
+                   ? Processor.PixelValues(train.Take(_s.MicroBatch).Select(e => e.Sample).ToList()) : null)
+            Stitcher.NewConnector(model, _s.ConnectorInit, _s.Seed, samplePixels);
         if (policy == FreezePolicy.Lora) Lora.Apply(model, new LoraOptions { Rank = 8, Alpha = 16, Seed = _s.Seed });
         Freezing.Apply(model, policy);
         _log(Freezing.Summary(model));
