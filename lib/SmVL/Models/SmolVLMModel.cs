@@ -38,12 +38,21 @@ public sealed class SmolVLMModel : nn.Module
     public Tensor ImageFeatures(Tensor pixelValues)
     {
         using var scope = NewDisposeScope();
-        var flat = pixelValues.dim() == 5 ? pixelValues.flatten(0, 1) : pixelValues;     // (B·N, 3, H, W)
-        var real = flat.ne(0).flatten(1).any(1);
-        if (!real.any().item<bool>()) real[0] = tensor(true);
-        if (!real.all().item<bool>()) flat = flat[real];
+        var flat = RealImages(pixelValues);
         var hidden = vision_model.forward(flat.to(vision_model.post_layernorm.weight!.dtype));
         return connector.forward(hidden.to(connector.modality_projection.proj.weight!.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The images (B·N, 3, H, W) of pixel values (B, N, 3, H, W) or (N, 3, H, W) without the batch
+    /// padding: images whose pixels are all exactly 0 (one is kept if all are).
+    /// </summary>
+    public static Tensor RealImages(Tensor pixelValues)
+    {
+        var flat = pixelValues.dim() == 5 ? pixelValues.flatten(0, 1) : pixelValues;
+        var real = flat.ne(0).flatten(1).any(1);
+        if (!real.any().item<bool>()) real[0] = tensor(true);
+        return real.all().item<bool>() ? flat : flat[real];
     }
 
     /// <summary>

@@ -70,14 +70,7 @@ public static class Stitcher
             if (samplePixels is null) throw new ArgumentException("MatchEmbeddingNorm needs sample pixel values");
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var tiles = samplePixels;
-            if (tiles.dim() == 5)
-            {
-                // The processor's batch (B, N, 3, H, W): drop the all-zero padding images, as the model does.
-                tiles = tiles.flatten(0, 1);
-                tiles = tiles[tiles.abs().sum(new long[] { 1, 2, 3 }).gt(0)];
-            }
-            sampleHidden = model.model.vision_model.forward(tiles).MoveToOuterDisposeScope();
+            sampleHidden = model.model.vision_model.forward(SmolVLMModel.RealImages(samplePixels)).MoveToOuterDisposeScope();
         }
         ConnectorInit.Apply(model.model.connector, init, seed, model.model.text_model.embed_tokens.weight, sampleHidden);
         sampleHidden?.Dispose();
