@@ -13,7 +13,8 @@ namespace SmVL.Tests.Notebooks;
 /// (with Qwen3's tokenizer files) and a six-row Cauldron cocoqa subset in a temp dir laid out as
 /// data/README.md says, SMVL_REAL_CHECKPOINTS pointed at it, and every notebook executed headless:
 /// no cell fails, each draws its chart, and the outputs show the real sizes. The trained runs are
-/// 2 steps each with 2 held-out questions (SMVL_NOTEBOOK_STEPS / SMVL_NOTEBOOK_EVAL); images are
+/// 2 steps each, scored on 1 held-out question with answers of at most 4 tokens (SMVL_NOTEBOOK_STEPS,
+/// SMVL_NOTEBOOK_EVAL, SMVL_NOTEBOOK_MAX_NEW_TOKENS); images are
 /// one 512-px tile (the folder's preprocessor_config). ~3.4 GB of checkpoints plus ~8.4 GB of saved
 /// runs on disk, peak ~12 GB of RAM (the broken_full run's AdamW state). In the DefaultDevice
 /// collection so no other notebook test runs while the switch is set.
@@ -22,7 +23,7 @@ namespace SmVL.Tests.Notebooks;
 [Collection("DefaultDevice")]
 public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
 {
-    private static readonly string[] Settings = [NotebookWorld.RealCheckpointsVariable, RealNotebookWorld.StepsVariable, RealNotebookWorld.EvalVariable];
+    private static readonly string[] Settings = [NotebookWorld.RealCheckpointsVariable, RealNotebookWorld.StepsVariable, RealNotebookWorld.EvalVariable, RealNotebookWorld.MaxNewTokensVariable];
 
     /// <summary>Text in each notebook's outputs that only the real-size world produces.</summary>
     private static readonly Dictionary<string, string[]> RealShows = new()
@@ -50,7 +51,8 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
 
             Environment.SetEnvironmentVariable(NotebookWorld.RealCheckpointsVariable, root);
             Environment.SetEnvironmentVariable(RealNotebookWorld.StepsVariable, "2");
-            Environment.SetEnvironmentVariable(RealNotebookWorld.EvalVariable, "2");
+            Environment.SetEnvironmentVariable(RealNotebookWorld.EvalVariable, "1");
+            Environment.SetEnvironmentVariable(RealNotebookWorld.MaxNewTokensVariable, "4");
             var world = Assert.IsType<RealNotebookWorld>(NotebookWorld.FromEnvironment());
             Assert.Equal("cocoqa", world.Subset);
 
@@ -70,10 +72,10 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
                     (o["data"] is JsonObject d ? string.Concat(d.Select(kv => Notebook.Text(kv.Value))) : "")));
                 foreach (var text in RealShows.GetValueOrDefault(name!, []))
                     Assert.True(shown.Contains(text), $"{name}: its outputs never show \"{text}\"");
-                output.WriteLine($"{name}: {(clock.Elapsed - started).TotalSeconds:F0} s");
                 // A notebook's full-size models are native memory the GC does not see; free them before the next one loads its own.
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
+                output.WriteLine($"{name}: {(clock.Elapsed - started).TotalSeconds:F0} s, then {Environment.WorkingSet / 1e9:F1} GB resident");
             }
             output.WriteLine($"all notebooks on full-size checkpoints: {clock.Elapsed.TotalSeconds:F0} s");
 
@@ -83,7 +85,7 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
             {
                 Assert.Equal(2, MetricsLog.Read(Path.Combine(runs, run)).Count);
                 Assert.True(File.Exists(Path.Combine(runs, run, "model", "config.json")), $"{run}: no saved model");
-                Assert.Equal(2, File.ReadAllLines(Path.Combine(runs, run, "predictions.jsonl")).Length);
+                Assert.Single(File.ReadAllLines(Path.Combine(runs, run, "predictions.jsonl")));
             }
             var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(runs, "summary.json")))!;
             Assert.Equal(695_065_856, summary["total_params"]!.GetValue<long>());

@@ -27,24 +27,26 @@ public sealed class RealNotebookWorld : NotebookWorld
     public const string StepsVariable = "SMVL_NOTEBOOK_STEPS";
     /// <summary>Held-out questions each run is scored on (default 16).</summary>
     public const string EvalVariable = "SMVL_NOTEBOOK_EVAL";
-    /// <summary>Cauldron answers are a word or a short phrase.</summary>
-    private const int MaxNewTokens = 16;
+    /// <summary>Longest generated answer (default 16: Cauldron answers are a word or a short phrase).</summary>
+    public const string MaxNewTokensVariable = "SMVL_NOTEBOOK_MAX_NEW_TOKENS";
     private static readonly (string Name, bool Broken, string Policy)[] Wiring =
         [("stitched", false, "connector"), ("broken_frozen", true, "connector"), ("broken_full", true, "full")];
 
     public string Root { get; }
     public long Steps { get; }
     public int EvalExamples { get; }
+    public int MaxNewTokens { get; }
     public string CauldronDir { get; }
     /// <summary>The Cauldron subset the runs train and evaluate on.</summary>
     public string Subset { get; }
 
-    public RealNotebookWorld(string root, long steps = 10, int evalExamples = 16)
+    public RealNotebookWorld(string root, long steps = 10, int evalExamples = 16, int maxNewTokens = 16)
     {
         Root = Path.GetFullPath(root);
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(evalExamples, 1);
-        Steps = steps; EvalExamples = evalExamples;
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxNewTokens, 1);
+        Steps = steps; EvalExamples = evalExamples; MaxNewTokens = maxNewTokens;
         foreach (var dir in new[] { VlmDir, LmDir })
             if (!File.Exists(Path.Combine(dir, "config.json")))
                 throw new FileNotFoundException($"{RealCheckpointsVariable}={root}: {dir}/config.json not found (download the checkpoints as data/README.md says)");
@@ -55,9 +57,9 @@ public sealed class RealNotebookWorld : NotebookWorld
         Subset = subsets.Contains("cocoqa") ? "cocoqa" : subsets[0];
     }
 
-    /// <summary>The root from the switch, the sizes from <see cref="StepsVariable"/> and <see cref="EvalVariable"/>.</summary>
+    /// <summary>The root from the switch, the sizes from <see cref="StepsVariable"/>, <see cref="EvalVariable"/> and <see cref="MaxNewTokensVariable"/>.</summary>
     public static RealNotebookWorld FromEnvironment(string root) =>
-        new(root, Setting(StepsVariable, 10), (int)Setting(EvalVariable, 16));
+        new(root, Setting(StepsVariable, 10), (int)Setting(EvalVariable, 16), (int)Setting(MaxNewTokensVariable, 16));
 
     private static long Setting(string name, long fallback) =>
         Environment.GetEnvironmentVariable(name) is not { Length: > 0 } text ? fallback
@@ -66,7 +68,7 @@ public sealed class RealNotebookWorld : NotebookWorld
 
     public override bool IsReal => true;
     public override string Description =>
-        $"real checkpoints from {Root}: runs of {Steps} steps on the Cauldron subset '{Subset}', {EvalExamples} held-out questions ({StepsVariable}, {EvalVariable})";
+        $"real checkpoints from {Root}: runs of {Steps} steps on the Cauldron subset '{Subset}', {EvalExamples} held-out questions, answers up to {MaxNewTokens} tokens ({StepsVariable}, {EvalVariable}, {MaxNewTokensVariable})";
     public override string VlmDir => Path.Combine(Root, "models", "SmolVLM2-256M-Video-Instruct");
     public override string LmDir => Path.Combine(Root, "models", "Qwen3-0.6B");
     protected override Processor CreateProcessor() => ExperimentRunner.Qwen3SmVLProcessor(VlmDir, LmDir);
@@ -88,7 +90,7 @@ public sealed class RealNotebookWorld : NotebookWorld
     private List<VqaExample> EvalSet() => _eval ??= VqaExample.From(
         ExperimentRunner.Recipe(Pilot("eval", false, "connector")).Select(new CauldronReader(CauldronDir, "train")).Eval()).Take(EvalExamples).ToList();
 
-    private string RunsDir => Path.Combine(Root, "runs", $"notebooks-{Subset}-s{Steps}-e{EvalExamples}");
+    private string RunsDir => Path.Combine(Root, "runs", $"notebooks-{Subset}-s{Steps}-e{EvalExamples}-t{MaxNewTokens}");
 
     private GenerationOptions Generation => new() { MaxNewTokens = MaxNewTokens, EosTokenIds = Text.EosTokenIds.Select(i => (long)i).ToArray(), PadTokenId = Processor.PadTokenId };
 
