@@ -16,7 +16,8 @@ namespace SmVL.Tests.Notebooks;
 /// 2 steps each, scored on 1 held-out question with answers of at most 4 tokens (SMVL_NOTEBOOK_STEPS,
 /// SMVL_NOTEBOOK_EVAL, SMVL_NOTEBOOK_MAX_NEW_TOKENS); images are
 /// one 512-px tile (the folder's preprocessor_config). ~3.4 GB of checkpoints plus ~8.4 GB of saved
-/// runs on disk, peak ~12 GB of RAM (the broken_full run's AdamW state). In the DefaultDevice
+/// runs on disk; 19 GB peak resident (the broken_full run's step: weights, gradients and AdamW state
+/// of the whole LM); 9 min 51 s on the 2-core machine with other jobs running. In the DefaultDevice
 /// collection so no other notebook test runs while the switch is set.
 /// </summary>
 [Trait("Category", "Slow")]
