@@ -28,9 +28,9 @@ public class RealSizeSmokeTests(ITestOutputHelper log)
         {
             string vlm = Path.Combine(root, "SmolVLM2-256M-Video-Instruct"), lm = Path.Combine(root, "Qwen3-0.6B"), data = Path.Combine(root, "the_cauldron");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            WriteVlmParent(vlm);
-            WriteLmParent(lm);
-            WriteCocoqa(data);
+            FullSizeCheckpoints.WriteSmolVLM2(vlm);
+            FullSizeCheckpoints.WriteQwen3(lm);
+            FullSizeCheckpoints.WriteCauldronSubset(data, "cocoqa", trainRows: 6, seed: 3);
             log.WriteLine($"random full-size parents and data written in {clock.Elapsed.TotalSeconds:F0}s");
 
             var e = Experiment.Load(Path.Combine(Paths.RepoRoot, "experiments", "cocoqa-200.json"));
@@ -69,41 +69,5 @@ public class RealSizeSmokeTests(ITestOutputHelper log)
             Assert.Equal(new[] { "step_000001" }, TrainState.Completed(run).Select(Path.GetFileName));
         }
         finally { Directory.Delete(root, true); }
-    }
-
-    /// <summary>SmolVLM2-256M's shapes (SigLIP-B/16-512, pixel shuffle 4, SmolLM2-135M text), one tile per image.</summary>
-    private static void WriteVlmParent(string dir)
-    {
-        var config = new SmolVLMConfig
-        {
-            ImageTokenId = 49190, ScaleFactor = 4, VocabSize = 49280, TieWordEmbeddings = true,
-            VisionConfig = VisionConfig.SmolVLM2_256M, TextConfig = TextConfig.SmolLM2_135M,
-        };
-        using var model = new SmolVLMForConditionalGeneration(config);
-        WeightInit.HfNormal(model, seed: 1);
-        Directory.CreateDirectory(dir);
-        config.Save(Path.Combine(dir, "config.json"));
-        CheckpointLoader.Save(model, dir);
-        (ImageProcessorConfig.SmolVLM2 with { DoImageSplitting = false }).Save(Path.Combine(dir, "preprocessor_config.json"));
-    }
-
-    private static void WriteLmParent(string dir)
-    {
-        var config = TextConfig.Qwen3_0_6B with { TorchDtype = "float32" };
-        using var model = new Qwen3ForCausalLM(config);
-        WeightInit.HfNormal(model, seed: 2);
-        Directory.CreateDirectory(dir);
-        config.Save(Path.Combine(dir, "config.json"));
-        CheckpointLoader.Save(model, dir);
-    }
-
-    /// <summary>Six tiny-world questions laid out as the_cauldron's cocoqa subset.</summary>
-    private static void WriteCocoqa(string root)
-    {
-        string tmp = root + ".export";
-        TinyWorldExport.Write(tmp, 6, 1, seed: 3);
-        Directory.CreateDirectory(root);
-        Directory.Move(Path.Combine(tmp, "tinyworld_zh"), Path.Combine(root, "cocoqa"));
-        Directory.Delete(tmp, true);
     }
 }

@@ -126,15 +126,21 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         }
         string vlmDir = Folder(experiment.Parents.Vlm, "parents.vlm"), lmDir = Folder(experiment.Parents.Lm, "parents.lm");
         var real = Qwen3SmVLProcessor(vlmDir, lmDir);
-        int eos = real.Tokenizer.TokenToId("<|im_end|>") ?? throw new InvalidDataException($"{lmDir}: the tokenizer has no <|im_end|> (not a Qwen3 tokenizer?)");
-        return (real, vlmDir, lmDir, new TextSide(real.ImageTokenId, new[] { eos }, real.PadTokenId));
+        return (real, vlmDir, lmDir, Qwen3SmVLTextSide(real, lmDir));
+    }
+
+    /// <summary>What the stitch hands the model for real parents: the processor's image and pad ids, Qwen3's &lt;|im_end|&gt; as the stop.</summary>
+    public static TextSide Qwen3SmVLTextSide(Processor processor, string lmDir)
+    {
+        int eos = processor.Tokenizer.TokenToId("<|im_end|>") ?? throw new InvalidDataException($"{lmDir}: the tokenizer has no <|im_end|> (not a Qwen3 tokenizer?)");
+        return new TextSide(processor.ImageTokenId, new[] { eos }, processor.PadTokenId);
     }
 
     /// <summary>
     /// The stitched processor for real parents: Qwen3's tokenizer (the LM folder's, else the
     /// npm copy), the Qwen3-SmVL template, the VLM's image processor config and image_seq_len.
     /// </summary>
-    private static Processor Qwen3SmVLProcessor(string vlmDir, string lmDir)
+    public static Processor Qwen3SmVLProcessor(string vlmDir, string lmDir)
     {
         var tokenizer = File.Exists(Path.Combine(lmDir, "tokenizer.json")) ? Tokenizer.FromFile(lmDir) : Tokenizer.Qwen3();
         string pre = Path.Combine(vlmDir, "preprocessor_config.json");
@@ -173,7 +179,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         {
             string root = _o.DataDir ?? Resolve(d.Root ?? "data/the_cauldron");
             if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{Name}: Cauldron root {root} not found (give --data DIR or data.root; see data/README.md)");
-            var selection = Recipe().Select(new CauldronReader(root, "train"));
+            var selection = Recipe(experiment).Select(new CauldronReader(root, "train"));
             if (selection.TotalRows == 0)
                 throw new InvalidDataException($"{Name}: no rows for subsets {string.Join(", ", selection.Recipe.Subsets)} under {root}\n{selection.BadRows}");
             evalSamples = selection.Eval();
@@ -188,7 +194,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
     }
 
     /// <summary>The experiment's Cauldron recipe: "cauldron" is the reference's 21-subset pool, other names as <see cref="CauldronRecipe.ByName"/>; the file's subsets and sizes win.</summary>
-    private CauldronRecipe Recipe()
+    public static CauldronRecipe Recipe(Experiment experiment)
     {
         var d = experiment.Data;
         var named = d.Recipe == "cauldron" ? CauldronRecipe.Qwen3SmVL(d.Seed) : CauldronRecipe.ByName(d.Recipe, d.Seed);
