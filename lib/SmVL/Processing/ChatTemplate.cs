@@ -21,7 +21,8 @@ public sealed class ChatTemplate
     public ChatTemplate(string source)
     {
         Source = source;
-        _parsed = ChatTemplateEngine.Parse(source);
+        // jinja2's lexer turns every \r\n or \r in template text into \n (newline_sequence).
+        _parsed = ChatTemplateEngine.Parse(System.Text.RegularExpressions.Regex.Replace(source, @"\r\n?", "\n"));
     }
 
     public static ChatTemplate FromFile(string path)
@@ -106,6 +107,8 @@ public sealed class ChatTemplate
                         bool isFloat = v.TryGetValue<JsonElement>(out _)
                             ? raw.IndexOfAny(['.', 'e', 'E']) >= 0
                             : v.TryGetValue<double>(out _) || v.TryGetValue<float>(out _) || v.TryGetValue<decimal>(out _);
+                        // Python ints are exact at any size; beyond 2^53 the digits travel as text.
+                        if (!isFloat && !(long.TryParse(raw, out long n) && n >= -(1L << 53) && n <= 1L << 53)) { w.WriteStringValue("I"); w.WriteStringValue(raw); break; }
                         w.WriteStringValue(isFloat ? "f" : "i");
                         w.WriteRawValue(raw);
                         break;

@@ -32,7 +32,7 @@ internal static class ChatTemplateEngine
         lock (Gate)
         {
             try { return Engine.Invoke("__smvl_render", template, taggedContext).AsString(); }
-            catch (JavaScriptException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
+            catch (JintException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
         }
     }
 
@@ -45,11 +45,18 @@ internal static class ChatTemplateEngine
             throw new FileNotFoundException($"@huggingface/jinja not found at {bundle}; run `bash build/setup.sh` to fetch it", bundle);
         var engine = new Engine();
         engine.SetValue("__smvl_strftime", new Func<string, string>(Strftime));
+        engine.SetValue("__smvl_isPrintable", new Func<int, bool>(IsPrintable));
         engine.Execute("var module = { exports: {} }; var exports = module.exports;");
         engine.Execute(File.ReadAllText(bundle), bundle);
         engine.Execute(ChatTemplatePolyfill.Script, "ChatTemplatePolyfill");
         return engine;
     }
+
+    // Python's str.isprintable for one code point (repr escapes the others): not Other (Cc, Cf, Cs,
+    // Co, Cn) and not a separator except the ASCII space.
+    private static bool IsPrintable(int codePoint) => codePoint == ' ' || CharUnicodeInfo.GetUnicodeCategory(codePoint) is not
+        (UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.Surrogate or UnicodeCategory.PrivateUse
+         or UnicodeCategory.OtherNotAssigned or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.SpaceSeparator);
 
     // Python's datetime.now().strftime for the codes chat templates use, with C-locale names.
     private static string Strftime(string format)

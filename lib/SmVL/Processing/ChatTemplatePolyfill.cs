@@ -21,8 +21,11 @@ namespace SmVL.Processing;
 /// <item>capitalize lowercases the rest ("uSER" → "User"; SmolVLM2's template capitalizes roles);</item>
 /// <item>strftime_now formats through .NET with Python's C-locale names.</item>
 /// </list>
-/// Not covered: `~`/`+` on a float or boolean operand concatenates JS text ("1", "true"); no
-/// shipped template does that.
+/// <item>Python's type rules where the bundle is lenient: str + non-str raises, attribute or item
+/// access on an undefined value raises, ~ and the string filters (trim, upper, string, ...) take
+/// any value through Python's str();</item>
+/// <item>== and != compare as Python does (no JavaScript coercion: "" != false);</item>
+/// <item>integers beyond 2^53 print with all their digits (arithmetic on them is approximate).</item>
 /// </summary>
 internal static class ChatTemplatePolyfill
 {
@@ -47,13 +50,14 @@ function __smvl_hex(c, width) { return c.toString(16).padStart(width, "0"); }
 function __smvl_pyStr(s) {
   const q = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = q;
-  for (const ch of s) {
-    const c = ch.codePointAt(0);
+  for (let i = 0; i < s.length; ) {
+    const c = s.codePointAt(i), ch = String.fromCodePoint(c);
+    i += ch.length;
     if (ch === q || ch === "\\") out += "\\" + ch;
     else if (ch === "\n") out += "\\n";
     else if (ch === "\r") out += "\\r";
     else if (ch === "\t") out += "\\t";
-    else if (ch !== " " && /^[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u.test(ch))
+    else if (!__smvl_isPrintable(c))
       out += c < 0x100 ? "\\x" + __smvl_hex(c, 2) : c < 0x10000 ? "\\u" + __smvl_hex(c, 4) : "\\U" + __smvl_hex(c, 8);
     else out += ch;
   }
@@ -75,6 +79,8 @@ function __smvl_repr(v) {
 }
 
 BooleanValue.prototype.toString = function () { return this.value ? "True" : "False"; };
+// An int beyond 2^53 keeps its digits for printing (arithmetic on it is approximate).
+IntegerValue.prototype.toString = function () { return this.__smvl_digits ?? String(this.value); };
 NullValue.prototype.toString = function () { return "None"; };
 FloatValue.prototype.toString = function () { return __smvl_pyFloat(this.value); };
 ArrayValue.prototype.toString = function () { return __smvl_repr(this); };
@@ -108,7 +114,7 @@ toJSON = function (input, options = {}, depth = 0, convertUndefinedToNull = true
     case "NullValue": return "null";
     case "UndefinedValue": return convertUndefinedToNull ? "null" : "undefined";
     case "BooleanValue": return input.value ? "true" : "false";
-    case "IntegerValue": return String(input.value);
+    case "IntegerValue": return input.toString();
     case "FloatValue": return __smvl_pyFloat(input.value);
     case "StringValue": return __smvl_jsonString(input.value, ensureAscii);
     case "ArrayValue": case "TupleValue": {
@@ -183,13 +189,91 @@ Object.defineProperty(StringValue.prototype, "builtins", {
   },
 });
 
-// Tagged JSON from C#: ["n"], ["b", x], ["s", x], ["i", x], ["f", x], ["a", [tagged...]], ["o", [[key, tagged]...]].
+// Python's str() of a runtime value (an undefined value prints as nothing, as jinja2's Undefined).
+function __smvl_str(v) {
+  if (v instanceof StringValue) return v.value;
+  if (v instanceof UndefinedValue) return "";
+  if (v instanceof ArrayValue || v instanceof ObjectValue) return __smvl_repr(v);
+  return v.toString();
+}
+function __smvl_pyType(v) {
+  return v instanceof StringValue ? "str" : v instanceof IntegerValue ? "int" : v instanceof FloatValue ? "float"
+    : v instanceof BooleanValue ? "bool" : v instanceof NullValue ? "NoneType" : v instanceof ArrayValue ? "list"
+    : v instanceof ObjectValue ? "dict" : v.type;
+}
+const __smvl_constant = (value) => ({ type: "__smvl_Constant", value });
+
+// Python's ==: no coercion between strings, numbers and None ("" != false, "1" != 1), True == 1,
+// element-wise for lists and dicts; the bundle used JavaScript's loose ==.
+function __smvl_eq(a, b) {
+  const num = (v) => v instanceof IntegerValue || v instanceof FloatValue || v instanceof BooleanValue;
+  if (num(a) && num(b)) return Number(a.value) === Number(b.value) && (a.__smvl_digits ?? null) === (b.__smvl_digits ?? null);
+  if (a instanceof ArrayValue && b instanceof ArrayValue)
+    return a.value.length === b.value.length && a.value.every((x, i) => __smvl_eq(x, b.value[i]));
+  if (a instanceof ObjectValue && b instanceof ObjectValue)
+    return a.value.size === b.value.size && Array.from(a.value).every(([k, x]) => b.value.has(k) && __smvl_eq(x, b.value.get(k)));
+  if (a.type !== b.type) return false;
+  return a instanceof StringValue ? a.value === b.value : a instanceof NullValue || a instanceof UndefinedValue || a.value === b.value;
+}
+
+// Python refuses str + non-str (the bundle concatenates JS text, so a template adding a list
+// content to a string rendered instead of failing); ~ joins Python str() of both sides.
+const __smvl_evaluateBinary = Interpreter.prototype.evaluateBinaryExpression;
+Interpreter.prototype.evaluateBinaryExpression = function (node, environment) {
+  const op = node.operator.value;
+  if (op !== "+" && op !== "~" && op !== "==" && op !== "!=") return __smvl_evaluateBinary.call(this, node, environment);
+  const left = this.evaluate(node.left, environment), right = this.evaluate(node.right, environment);
+  if (op === "~") return new StringValue(__smvl_str(left) + __smvl_str(right));
+  if (op === "==" || op === "!=") return new BooleanValue(__smvl_eq(left, right) === (op === "=="));
+  const undef = left instanceof UndefinedValue || right instanceof UndefinedValue;
+  if (!undef && (left instanceof StringValue) !== (right instanceof StringValue))
+    throw new Error(left instanceof StringValue ? `can only concatenate str (not "${__smvl_pyType(right)}") to str`
+      : `unsupported operand type(s) for +: '${__smvl_pyType(left)}' and '${__smvl_pyType(right)}'`);
+  return __smvl_evaluateBinary.call(this, { ...node, left: __smvl_constant(left), right: __smvl_constant(right) }, environment);
+};
+
+// jinja2's Undefined raises on attribute or item access (''[0]['type'], a missing key's .text);
+// the bundle returned another undefined and rendered on.
+const __smvl_evaluateMember = Interpreter.prototype.evaluateMemberExpression;
+Interpreter.prototype.evaluateMemberExpression = function (expr, environment) {
+  const object = this.evaluate(expr.object, environment);
+  if (object instanceof UndefinedValue) {
+    const what = expr.object.type === "Identifier" ? `'${expr.object.value}'` : "value";
+    throw new Error(`UndefinedError: ${what} is undefined`);
+  }
+  return __smvl_evaluateMember.call(this, { ...expr, object: __smvl_constant(object) }, environment);
+};
+
+// jinja2's string filters take any value through str() (a list content | trim is its repr,
+// stripped; none | string is "None"); the bundle refuses them or prints JSON for lists.
+const __smvl_stringFilters = new Set(["trim", "upper", "lower", "title", "capitalize", "replace", "indent", "center", "wordcount", "truncate"]);
+const __smvl_iteratingFilters = new Set(["selectattr", "rejectattr", "select", "reject", "map", "list", "join", "unique", "sort"]);
+const __smvl_applyFilter = Interpreter.prototype.applyFilter;
+Interpreter.prototype.applyFilter = function (operand, filterNode, environment) {
+  const name = filterNode.type === "Identifier" ? filterNode.value
+    : filterNode.type === "CallExpression" && filterNode.callee.type === "Identifier" ? filterNode.callee.value : null;
+  if (name === "string") return operand instanceof StringValue ? operand : new StringValue(__smvl_str(operand));
+  if (__smvl_stringFilters.has(name) && !(operand instanceof StringValue)) operand = new StringValue(__smvl_str(operand));
+  // Filters that iterate see a string as its characters (content | selectattr('type', ...) on a string content).
+  if (__smvl_iteratingFilters.has(name) && operand instanceof StringValue) operand = new ArrayValue(Array.from(operand.value, (c) => new StringValue(c)));
+  // selectattr/rejectattr on items that are not dicts: their attribute is undefined, so the test
+  // fails: selectattr drops them, rejectattr keeps them (the bundle refuses such lists).
+  if ((name === "selectattr" || name === "rejectattr") && operand instanceof ArrayValue && operand.value.some((x) => !(x instanceof ObjectValue))) {
+    const objects = operand.value.filter((x) => x instanceof ObjectValue);
+    const chosen = new Set(__smvl_applyFilter.call(this, new ArrayValue(objects), filterNode, environment).value);
+    return new ArrayValue(operand.value.filter((x) => x instanceof ObjectValue ? chosen.has(x) : name === "rejectattr"));
+  }
+  return __smvl_applyFilter.call(this, operand, filterNode, environment);
+};
+
+// Tagged JSON from C#: ["n"], ["b", x], ["s", x], ["i", x], ["I", "digits"] (an int beyond 2^53), ["f", x], ["a", [tagged...]], ["o", [[key, tagged]...]].
 function __smvl_value(t) {
   switch (t[0]) {
     case "n": return new NullValue();
     case "b": return new BooleanValue(t[1]);
     case "s": return new StringValue(t[1]);
     case "i": return new IntegerValue(t[1]);
+    case "I": { const v = new IntegerValue(Number(t[1])); v.__smvl_digits = t[1]; return v; }
     case "f": return new FloatValue(t[1]);
     case "a": return new ArrayValue(t[1].map(__smvl_value));
     case "o": return new ObjectValue(new Map(t[1].map(([k, v]) => [k, __smvl_value(v)])));
