@@ -11,8 +11,8 @@ public sealed class ImageDecodeException(string source, string reason)
 }
 
 /// <summary>
-/// The one seam for image decoding and encoding. JPEG goes through SkiaSharp (libjpeg-turbo, as in
-/// PIL; see <see cref="ImageCodecSkia"/>), which gives PIL's pixels exactly; PNG and GIF through
+/// The one seam for image decoding and encoding. JPEG and WebP go through SkiaSharp (libjpeg-turbo
+/// and libwebp, as in PIL; see <see cref="ImageCodecSkia"/>), which gives PIL's pixels exactly; PNG and GIF through
 /// StbImageSharp, exact for those lossless formats; PNG is written with StbImageWriteSharp.
 /// (SixLabors.ImageSharp is not served on our platform.) If libSkiaSharp cannot be loaded, JPEG
 /// falls back to StbImageSharp with a one-time warning: stb's IDCT and upsampling differ from
@@ -29,6 +29,9 @@ public static class ImageCodec
     public static DecodedImage DecodeRaw(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
+        if (IsWebP(bytes))
+            return Checked(ImageCodecSkia.TryDecode(bytes, source, "WebP")
+                ?? throw new ImageDecodeException(source, "WebP needs SkiaSharp's native library, which could not be loaded"), source);
         if (!IsJpeg(bytes)) return DecodeRawStb(bytes, source);
         if (ImageCodecSkia.TryDecodeJpeg(bytes, source) is { } jpeg) return Checked(jpeg, source);
         // Fallback: stb pads a truncated scan silently, PIL (and Skia) refuse it.
@@ -130,6 +133,7 @@ public static class ImageCodec
     }
 
     private static bool IsPng(byte[] b) => b.Length > 25 && b.AsSpan(0, 8).SequenceEqual(PngSignature) && b.AsSpan(12, 4).SequenceEqual("IHDR"u8);
+    private static bool IsWebP(byte[] b) => b.Length > 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8);
     private static bool IsGif(byte[] b) => b.Length > 6 && b.AsSpan(0, 4).SequenceEqual("GIF8"u8);
     private static bool IsBilevelPng(byte[] b) => IsPng(b) && b[24] == 1 && b[25] == 0;
 
