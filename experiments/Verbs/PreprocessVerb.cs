@@ -28,7 +28,9 @@ public sealed class PreprocessVerb : IVerb
         catch (Exception e) when (e is IOException or FormatException) { throw new CliException(e.Message); }
         try { image = ImageCodec.LoadRaw(imagePath); }
         catch (Exception e) when (e is IOException or ImageDecodeException) { throw new CliException(e.Message); }
-        var processor = new ImageProcessor(config);
+        ImageProcessor processor;
+        try { processor = new ImageProcessor(config); }
+        catch (NotSupportedException e) { throw new CliException($"{configPath}: {e.Message}"); }
         int repeat = args.Int("repeat", 1);
         if (repeat < 1) throw new CliException($"--repeat must be at least 1, got {repeat}");
         ProcessedImage result = null!;

@@ -12,7 +12,7 @@ namespace SmVL.Experiments.Verbs;
 public sealed class RenderChatVerb : IVerb
 {
     public string Name => "render-chat";
-    public string Summary => "--template FILE (default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
+    public string Summary => "--template FILE (.jinja, or chat_template.json/tokenizer_config.json; default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
 
     public async Task<int> RunAsync(Args args)
     {
@@ -27,7 +27,7 @@ public sealed class RenderChatVerb : IVerb
         // A template that does not parse, or raises while rendering (raise_exception, a type error),
         // fails the verb with its message and writes nothing, as apply_chat_template raises.
         try { rendered = (templatePath is null ? ChatTemplate.Qwen3SmVL() : ChatTemplate.FromFile(templatePath)).Render(kwargs); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or InvalidDataException)
         { throw new CliException($"{templateName}: {e.Message}"); }
         await File.WriteAllTextAsync(output, rendered, new UTF8Encoding(false));
         Console.Error.WriteLine($"rendered {Encoding.UTF8.GetByteCount(rendered)} bytes -> {output}");

@@ -25,10 +25,18 @@ public sealed class ChatTemplate
         _parsed = ChatTemplateEngine.Parse(System.Text.RegularExpressions.Regex.Replace(source, @"\r\n?", "\n"));
     }
 
+    /// <summary>
+    /// A template file: Jinja text (<c>chat_template.jinja</c>), or the JSON files HF keeps it in
+    /// (<c>chat_template.json</c>, <c>tokenizer_config.json</c>, <c>processor_config.json</c>: the
+    /// <c>chat_template</c> field, the "default" one when it is a list of named templates).
+    /// </summary>
     public static ChatTemplate FromFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"chat template not found: {path}", path);
-        try { return new ChatTemplate(File.ReadAllText(path, Encoding.UTF8)); }
+        string source = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? TokenizerConfig.FromFile(path).ChatTemplate ?? throw new FormatException($"{path}: no chat_template field")
+            : File.ReadAllText(path, Encoding.UTF8);
+        try { return new ChatTemplate(source); }
         catch (FormatException e) { throw new FormatException($"{path}: {e.Message}", e); }
     }
 
