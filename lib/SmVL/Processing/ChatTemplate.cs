@@ -46,7 +46,9 @@ public sealed class ChatTemplate
     /// <summary>
     /// Render with apply_chat_template's keyword arguments (messages, tools, add_generation_prompt,
     /// enable_thinking, any other template variable). Like transformers, tools and documents are
-    /// None and add_generation_prompt is False unless given.
+    /// None and add_generation_prompt is False unless given; the arguments apply_chat_template keeps
+    /// for itself (tokenize, return_dict, ...) do not reach the template, and continue_final_message
+    /// cuts the render right after the final message's text.
     /// </summary>
     public string Render(JsonNode kwargs)
     {
@@ -54,12 +56,49 @@ public sealed class ChatTemplate
         var context = new JsonObject();
         foreach (var name in new[] { "tools", "documents" }) context[name] = null;
         context["add_generation_prompt"] = false;
-        foreach (var (k, v) in obj) context[k] = v?.DeepClone();
+        foreach (var (k, v) in obj)
+            if (!ApplyChatTemplateOwnArguments.Contains(k)) context[k] = v?.DeepClone();
+        bool continueFinal = obj["continue_final_message"] is JsonValue c && c.GetValueKind() == JsonValueKind.True;
+        if (continueFinal && context["add_generation_prompt"] is JsonValue g && g.GetValueKind() == JsonValueKind.True)
+            throw new InvalidOperationException("continue_final_message and add_generation_prompt are not compatible");
 
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer)) WriteTagged(w, context);
-        return ChatTemplateEngine.Render(_parsed, Encoding.UTF8.GetString(buffer.ToArray()));
+        string rendered = ChatTemplateEngine.Render(_parsed, Encoding.UTF8.GetString(buffer.ToArray()));
+        return continueFinal ? CutAfterFinalMessage(rendered, context["messages"]) : rendered;
     }
+
+    // apply_chat_template's own parameters (transformers' tokenizer signature), never template variables.
+    private static readonly HashSet<string> ApplyChatTemplateOwnArguments =
+    [
+        "continue_final_message", "chat_template", "tokenize", "padding", "truncation", "max_length",
+        "return_tensors", "return_dict", "return_assistant_tokens_mask", "tokenizer_kwargs",
+    ];
+
+    // transformers' continue_final_message: the final message's text (a list content's last text
+    // block) must appear in the render; everything after its last occurrence is dropped, keeping
+    // the message's own trailing whitespace only if the template kept it.
+    private static string CutAfterFinalMessage(string rendered, JsonNode? messages)
+    {
+        var content = messages is JsonArray { Count: > 0 } list ? list[^1]?["content"] : null;
+        string? final = content switch
+        {
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+            JsonArray blocks => blocks.Reverse().Select(b => b?["text"]).OfType<JsonValue>().FirstOrDefault()?.GetValue<string>()
+                ?? throw new InvalidOperationException("continue_final_message is set but we could not find any text to continue in the final message!"),
+            _ => throw new InvalidOperationException("continue_final_message is set but the final message has no content"),
+        };
+        string stripped = final.Trim(PythonWhitespace);
+        int at = rendered.LastIndexOf(stripped, StringComparison.Ordinal);
+        if (at < 0) throw new InvalidOperationException("continue_final_message is set but the final message does not appear in the chat after applying the chat template!");
+        string keptLeft = final.TrimStart(PythonWhitespace);
+        string slice = rendered.Substring(at, Math.Min(keptLeft.Length, rendered.Length - at));
+        return slice == final ? rendered[..(at + Math.Min(keptLeft.Length, rendered.Length - at))] : rendered[..(at + stripped.Length)];
+    }
+
+    // str.strip()'s whitespace (str.isspace), as used by transformers on the final message.
+    private static readonly char[] PythonWhitespace =
+        "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000".ToCharArray();
 
     public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt, IDictionary<string, object?>? extra = null)
     {
