@@ -24,6 +24,8 @@ namespace SmVL.Processing;
 /// <item>Python's type rules where the bundle is lenient: str + non-str raises, attribute or item
 /// access on an undefined value raises, ~ and the string filters (trim, upper, string, ...) take
 /// any value through Python's str();</item>
+/// <item>% takes the divisor's sign, * repeats strings and lists, dict items are tuples, a dict is
+/// iterable, and the common str methods the bundle lacks (find, count, rjust, isdigit, ...) exist;</item>
 /// <item>== and != compare as Python does (no JavaScript coercion: "" != false);</item>
 /// <item>integers beyond 2^53 print with all their digits (arithmetic on them is approximate).</item>
 /// </summary>
@@ -70,7 +72,9 @@ function __smvl_repr(v) {
     case "BooleanValue": return v.value ? "True" : "False";
     case "FloatValue": return __smvl_pyFloat(v.value);
     case "StringValue": return __smvl_pyStr(v.value);
-    case "ArrayValue": return "[" + v.value.map(__smvl_repr).join(", ") + "]";
+    case "ArrayValue":
+      if (v.__smvl_tuple) return "(" + v.value.map(__smvl_repr).join(", ") + (v.value.length === 1 ? ",)" : ")");
+      return "[" + v.value.map(__smvl_repr).join(", ") + "]";
     case "TupleValue": return "(" + v.value.map(__smvl_repr).join(", ") + (v.value.length === 1 ? ",)" : ")");
     case "ObjectValue": case "KeywordArgumentsValue":
       return "{" + Array.from(v.value.entries()).map(([k, x]) => __smvl_pyStr(k) + ": " + __smvl_repr(x)).join(", ") + "}";
@@ -112,7 +116,8 @@ toJSON = function (input, options = {}, depth = 0, convertUndefinedToNull = true
   const recurse = (x) => toJSON(x, options, depth + 1, convertUndefinedToNull);
   switch (input.type) {
     case "NullValue": return "null";
-    case "UndefinedValue": return convertUndefinedToNull ? "null" : "undefined";
+    // json.dumps refuses jinja2's Undefined (a missing tool_call.function | tojson must fail).
+    case "UndefinedValue": if (convertUndefinedToNull) throw new Error("Object of type Undefined is not JSON serializable"); return "undefined";
     case "BooleanValue": return input.value ? "true" : "false";
     case "IntegerValue": return input.toString();
     case "FloatValue": return __smvl_pyFloat(input.value);
@@ -183,6 +188,34 @@ Object.defineProperty(StringValue.prototype, "builtins", {
       map.set("lstrip", new FunctionValue((args) => __smvl_strip(s, args, true, false)));
       map.set("rstrip", new FunctionValue((args) => __smvl_strip(s, args, false, true)));
       map.set("capitalize", new FunctionValue(() => new StringValue(s.charAt(0).toUpperCase() + s.slice(1).toLowerCase())));
+      // Python str methods the bundle lacks; the character classes come from .NET (Jint's \p{} is unreliable).
+      for (const kind of ["isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower"])
+        if (!map.has(kind)) map.set(kind, new FunctionValue(() => new BooleanValue(__smvl_strClass(s, kind))));
+      const arg = (args, i, dflt) => (args.length > i && args[i] instanceof StringValue ? args[i].value : dflt);
+      const pad = (args) => (args.length > 0 ? Math.max(args[0].value - s.length, 0) : 0);
+      if (!map.has("find")) map.set("find", new FunctionValue((args) => new IntegerValue(s.indexOf(arg(args, 0, "")))));
+      if (!map.has("rfind")) map.set("rfind", new FunctionValue((args) => new IntegerValue(s.lastIndexOf(arg(args, 0, "")))));
+      if (!map.has("count")) map.set("count", new FunctionValue((args) => {
+        const sub = arg(args, 0, "");
+        return new IntegerValue(sub === "" ? s.length + 1 : s.split(sub).length - 1);
+      }));
+      if (!map.has("index")) map.set("index", new FunctionValue((args) => {
+        const i = s.indexOf(arg(args, 0, ""));
+        if (i < 0) throw new Error("substring not found");
+        return new IntegerValue(i);
+      }));
+      if (!map.has("rjust")) map.set("rjust", new FunctionValue((args) => new StringValue(arg(args, 1, " ").repeat(pad(args)) + s)));
+      if (!map.has("ljust")) map.set("ljust", new FunctionValue((args) => new StringValue(s + arg(args, 1, " ").repeat(pad(args)))));
+      if (!map.has("center")) map.set("center", new FunctionValue((args) => {
+        // CPython: left = marg / 2 + (marg & width & 1).
+        const total = pad(args), fill = arg(args, 1, " ");
+        const left = Math.floor(total / 2) + (total & (args.length > 0 ? args[0].value : 0) & 1);
+        return new StringValue(fill.repeat(left) + s + fill.repeat(total - left));
+      }));
+      if (!map.has("zfill")) map.set("zfill", new FunctionValue((args) => {
+        const sign = s[0] === "+" || s[0] === "-" ? s[0] : "";
+        return new StringValue(sign + "0".repeat(pad(args)) + s.slice(sign.length));
+      }));
       map.__smvl = true;
     }
     return map;
@@ -219,12 +252,35 @@ function __smvl_eq(a, b) {
 // Python refuses str + non-str (the bundle concatenates JS text, so a template adding a list
 // content to a string rendered instead of failing); ~ joins Python str() of both sides.
 const __smvl_evaluateBinary = Interpreter.prototype.evaluateBinaryExpression;
+const __smvl_binaryOps = new Set(["+", "~", "==", "!=", "%", "*", "<", ">", "<=", ">="]);
 Interpreter.prototype.evaluateBinaryExpression = function (node, environment) {
   const op = node.operator.value;
-  if (op !== "+" && op !== "~" && op !== "==" && op !== "!=") return __smvl_evaluateBinary.call(this, node, environment);
+  if (!__smvl_binaryOps.has(op)) return __smvl_evaluateBinary.call(this, node, environment);
   const left = this.evaluate(node.left, environment), right = this.evaluate(node.right, environment);
   if (op === "~") return new StringValue(__smvl_str(left) + __smvl_str(right));
   if (op === "==" || op === "!=") return new BooleanValue(__smvl_eq(left, right) === (op === "=="));
+  // Strings order by code point.
+  if (left instanceof StringValue && right instanceof StringValue && (op === "<" || op === ">" || op === "<=" || op === ">=")) {
+    const a = Array.from(left.value, (c) => c.codePointAt(0)), b = Array.from(right.value, (c) => c.codePointAt(0));
+    let cmp = 0;
+    for (let i = 0; i < Math.min(a.length, b.length) && cmp === 0; i++) cmp = a[i] - b[i];
+    if (cmp === 0) cmp = a.length - b.length;
+    return new BooleanValue(op === "<" ? cmp < 0 : op === ">" ? cmp > 0 : op === "<=" ? cmp <= 0 : cmp >= 0);
+  }
+  const isNum = (v) => v instanceof IntegerValue || v instanceof FloatValue;
+  // Python's % takes the divisor's sign (-7 % 3 == 2); JavaScript's the dividend's.
+  if (op === "%" && isNum(left) && isNum(right) && right.value !== 0) {
+    let r = left.value % right.value;
+    if (r !== 0 && (r < 0) !== (right.value < 0)) r += right.value;
+    return left instanceof FloatValue || right instanceof FloatValue ? new FloatValue(r) : new IntegerValue(r);
+  }
+  // Sequence repetition: 'ab' * 3, [1] * 2, 3 * 'ab'.
+  if (op === "*") {
+    const [seq, n] = right instanceof IntegerValue ? [left, right.value] : left instanceof IntegerValue ? [right, left.value] : [null, 0];
+    if (seq instanceof StringValue) return new StringValue(seq.value.repeat(Math.max(n, 0)));
+    if (seq instanceof ArrayValue) return new ArrayValue(Array.from({ length: Math.max(n, 0) }, () => seq.value).flat());
+  }
+  if (op !== "+") return __smvl_evaluateBinary.call(this, { ...node, left: __smvl_constant(left), right: __smvl_constant(right) }, environment);
   const undef = left instanceof UndefinedValue || right instanceof UndefinedValue;
   if (!undef && (left instanceof StringValue) !== (right instanceof StringValue))
     throw new Error(left instanceof StringValue ? `can only concatenate str (not "${__smvl_pyType(right)}") to str`
@@ -250,14 +306,23 @@ const __smvl_stringFilters = new Set(["trim", "upper", "lower", "title", "capita
 const __smvl_iteratingFilters = new Set(["selectattr", "rejectattr", "select", "reject", "map", "list", "join", "unique", "sort"]);
 const __smvl_applyFilter = Interpreter.prototype.applyFilter;
 Interpreter.prototype.applyFilter = function (operand, filterNode, environment) {
-  const name = filterNode.type === "Identifier" ? filterNode.value
+  let name = filterNode.type === "Identifier" ? filterNode.value
     : filterNode.type === "CallExpression" && filterNode.callee.type === "Identifier" ? filterNode.callee.value : null;
   if (name === "string") return operand instanceof StringValue ? operand : new StringValue(__smvl_str(operand));
+  if (name === "count" && filterNode.type === "Identifier") name = "length";
+  if (name === "length" && filterNode.type === "Identifier" && (operand instanceof ArrayValue || operand instanceof ObjectValue || operand instanceof StringValue))
+    return new IntegerValue(operand instanceof ObjectValue ? operand.value.size : operand instanceof StringValue ? Array.from(operand.value).length : operand.value.length);
+  // jinja2's title filter capitalises after - space ( { [ < only ("it's" stays "It's"), unlike str.title().
+  if (name === "title" && filterNode.type === "Identifier")
+    return new StringValue(__smvl_str(operand).split(/([-\s({\[<]+)/).filter((w) => w).map((w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()).join(""));
+  if (name === "reverse" && operand instanceof StringValue) return new StringValue(Array.from(operand.value).reverse().join(""));
   if (__smvl_stringFilters.has(name) && !(operand instanceof StringValue)) operand = new StringValue(__smvl_str(operand));
   // Filters that iterate see a string as its characters (content | selectattr('type', ...) on a string content).
   if (__smvl_iteratingFilters.has(name) && operand instanceof StringValue) operand = new ArrayValue(Array.from(operand.value, (c) => new StringValue(c)));
   // selectattr/rejectattr on items that are not dicts: their attribute is undefined, so the test
   // fails: selectattr drops them, rejectattr keeps them (the bundle refuses such lists).
+  if ((name === "items" || name === "dictsort") && operand instanceof ObjectValue)
+    return __smvl_tuples(__smvl_applyFilter.call(this, operand, filterNode, environment));
   if ((name === "selectattr" || name === "rejectattr") && operand instanceof ArrayValue && operand.value.some((x) => !(x instanceof ObjectValue))) {
     const objects = operand.value.filter((x) => x instanceof ObjectValue);
     const chosen = new Set(__smvl_applyFilter.call(this, new ArrayValue(objects), filterNode, environment).value);
@@ -265,6 +330,26 @@ Interpreter.prototype.applyFilter = function (operand, filterNode, environment) 
   }
   return __smvl_applyFilter.call(this, operand, filterNode, environment);
 };
+
+// dict.items() and dictsort give (key, value) tuples, printed "('a', 1)" (the bundle made lists).
+// (Pairs stay ArrayValues, which the bundle's loop unpacking needs, marked to print as tuples.)
+const __smvl_tuples = (pairs) => new ArrayValue(pairs.value.map((p) => Object.assign(new ArrayValue(p.value), { __smvl_tuple: true })));
+const __smvl_items = ObjectValue.prototype.items;
+ObjectValue.prototype.items = function () { return __smvl_tuples(__smvl_items.call(this)); };
+const __smvl_objectBuiltins = Object.getOwnPropertyDescriptor(ObjectValue.prototype, "builtins").get;
+Object.defineProperty(ObjectValue.prototype, "builtins", {
+  get() {
+    const map = __smvl_objectBuiltins.call(this);
+    if (!map.__smvl) {
+      const dictsort = map.get("dictsort");
+      map.set("dictsort", new FunctionValue((args, env) => __smvl_tuples(dictsort.value(args, env))));
+      map.__smvl = true;
+    }
+    return map;
+  },
+});
+// A dict is iterable in Python (over its keys).
+Environment.TESTS.set("iterable", (v) => v instanceof ArrayValue || v instanceof StringValue || v instanceof ObjectValue);
 
 // Tagged JSON from C#: ["n"], ["b", x], ["s", x], ["i", x], ["I", "digits"] (an int beyond 2^53), ["f", x], ["a", [tagged...]], ["o", [[key, tagged]...]].
 function __smvl_value(t) {
