@@ -76,7 +76,7 @@ public static class ImageCodec
     {
         var bytes = ReadFile(path);
         var image = DecodeRaw(bytes, path);
-        return IsJpeg(bytes) ? ImageOrientation.Apply(image, ImageOrientation.Read(bytes)) : image;
+        return ImageOrientation.Apply(image, ImageOrientation.Read(bytes));
     }
 
     public static byte[] EncodePng(RgbImage image)
