@@ -111,14 +111,15 @@ public static class ImageCodec
     /// <remarks>
     /// Modes transformers' processor cannot take are refused here, naming the file, rather than
     /// turned into pixels it would never produce: grey+alpha (PIL "LA": infer_channel_dimension_format
-    /// accepts 1, 3 or 4 channels) and 16-bit PNGs (PIL "I": to_pil_image raises for values above 255).
+    /// accepts 1, 3 or 4 channels) and 16-bit grey PNGs (PIL "I": to_pil_image raises for values above 255).
     /// A 1-bit grey PNG is PIL mode "1", whose pixels reach the processor as 0/1, not 0/255.
     /// </remarks>
     private static PilMode? SniffMode(byte[] b, string source)
     {
         if (IsPng(b))
         {
-            if (b[24] == 16) throw new ImageDecodeException(source, "16-bit PNG (PIL mode I): transformers' SmolVLM processor refuses pixel values above 255");
+            // 16-bit RGB/RGBA open as 8-bit RGB/RGBA in PIL (high byte, as stb reduces them); 16-bit grey is mode I.
+            if (b[24] == 16 && b[25] == 0) throw new ImageDecodeException(source, "16-bit grey PNG (PIL mode I): transformers' SmolVLM processor refuses pixel values above 255");
             return b[25] switch
             {
                 0 => PilMode.Grey, 2 => PilMode.Rgb, 3 => PilMode.Palette, 6 => PilMode.Rgba,
