@@ -21,9 +21,16 @@ public sealed class PreprocessVerb : IVerb
         string imagePath = args.Require("image");
         string outPath = args.Require("out");
 
-        var config = ImageProcessorConfig.Load(configPath);
-        var image = ImageCodec.LoadRaw(imagePath);
-        var processor = new ImageProcessor(config);
+        ImageProcessorConfig config;
+        DecodedImage image;
+        // Unreadable configs and images fail the verb with a message naming the file, never a crash.
+        try { config = ImageProcessorConfig.Load(configPath); }
+        catch (Exception e) when (e is IOException or FormatException) { throw new CliException(e.Message); }
+        try { image = ImageCodec.LoadRaw(imagePath); }
+        catch (Exception e) when (e is IOException or ImageDecodeException) { throw new CliException(e.Message); }
+        ImageProcessor processor;
+        try { processor = new ImageProcessor(config); }
+        catch (NotSupportedException e) { throw new CliException($"{configPath}: {e.Message}"); }
         int repeat = args.Int("repeat", 1);
         if (repeat < 1) throw new CliException($"--repeat must be at least 1, got {repeat}");
         ProcessedImage result = null!;

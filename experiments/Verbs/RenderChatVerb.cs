@@ -12,17 +12,23 @@ namespace SmVL.Experiments.Verbs;
 public sealed class RenderChatVerb : IVerb
 {
     public string Name => "render-chat";
-    public string Summary => "--template FILE (default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
+    public string Summary => "--template FILE (.jinja, or chat_template.json/tokenizer_config.json; default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
 
     public async Task<int> RunAsync(Args args)
     {
         string? templatePath = args.Get("template");
         string input = args.Require("input"), output = args.Require("out");
-        var template = templatePath is null ? ChatTemplate.Qwen3SmVL() : ChatTemplate.FromFile(templatePath);
+        string templateName = templatePath ?? "the shipped Qwen3-SmVL template";
         JsonNode kwargs;
         try { kwargs = JsonNode.Parse(await File.ReadAllTextAsync(input)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new CliException($"{input}: expected a JSON object of template kwargs ({e.Message})"); }
-        string rendered = template.Render(kwargs);
+        catch (IOException e) { throw new CliException($"{input}: {e.Message}"); }
+        string rendered;
+        // A template that does not parse, or raises while rendering (raise_exception, a type error),
+        // fails the verb with its message and writes nothing, as apply_chat_template raises.
+        try { rendered = (templatePath is null ? ChatTemplate.Qwen3SmVL() : ChatTemplate.FromFile(templatePath)).Render(kwargs); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or InvalidDataException)
+        { throw new CliException($"{templateName}: {e.Message}"); }
         await File.WriteAllTextAsync(output, rendered, new UTF8Encoding(false));
         Console.Error.WriteLine($"rendered {Encoding.UTF8.GetByteCount(rendered)} bytes -> {output}");
         return 0;

@@ -14,10 +14,14 @@ public sealed class TokenizeVerb : IVerb
     {
         string? path = args.Get("tokenizer");
         string input = args.Require("input"), output = args.Require("out");
-        var tokenizer = path is null ? Tokenizer.Qwen3() : Tokenizer.FromFile(path);
+        Tokenizer tokenizer;
+        // A missing or unsupported tokenizer file fails the verb with a message naming it.
+        try { tokenizer = path is null ? Tokenizer.Qwen3() : Tokenizer.FromFile(path); }
+        catch (Exception e) when (e is IOException or InvalidDataException or JsonException) { throw new CliException(e.Message); }
         string[] strings;
         try { strings = JsonSerializer.Deserialize<string[]>(await File.ReadAllTextAsync(input)) ?? throw new JsonException("null"); }
         catch (JsonException e) { throw new CliException($"{input}: expected a JSON array of strings ({e.Message})"); }
+        catch (IOException e) { throw new CliException($"{input}: {e.Message}"); }
         var ids = strings.Select(s => tokenizer.Encode(s)).ToList();
         await File.WriteAllTextAsync(output, JsonSerializer.Serialize(ids), new UTF8Encoding(false));
         Console.WriteLine($"{strings.Length} strings -> {ids.Sum(i => i.Count)} tokens ({tokenizer.Source}) -> {output}");

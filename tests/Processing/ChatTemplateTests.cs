@@ -10,19 +10,31 @@ namespace SmVL.Tests.Processing;
 /// <summary>
 /// Renders compared byte for byte with Python jinja2 configured as transformers configures it
 /// (tests/fixtures/templates/make_reference.py): the shipped Qwen3-SmVL template, stock Qwen3,
-/// SmolVLM2, and probe templates for the Jinja features where @huggingface/jinja differs.
+/// SmolVLM2, and probe templates for the Jinja features where @huggingface/jinja differs; and
+/// (differential.json, make_differential.py) random conversations over those templates plus a probe
+/// for every discrepancy the broad random check against 53 real templates found.
 /// </summary>
 public class ChatTemplateTests
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "templates", name);
 
-    private static readonly Lazy<List<JsonObject>> Cases = new(() =>
-        JsonNode.Parse(File.ReadAllText(Fixture("reference.json")))!["cases"]!.AsArray().Select(c => c!.AsObject()).ToList());
+    private static List<JsonObject> Load(string file) =>
+        JsonNode.Parse(File.ReadAllText(Fixture(file)))!["cases"]!.AsArray().Select(c => c!.AsObject()).ToList();
+
+    private static readonly Lazy<List<JsonObject>> Cases = new(() => Load("reference.json"));
+    private static readonly Lazy<List<JsonObject>> Differential = new(() => Load("differential.json"));
 
     public static TheoryData<string> CaseNames()
     {
         var data = new TheoryData<string>();
         foreach (var c in Cases.Value) data.Add(c["name"]!.GetValue<string>());
+        return data;
+    }
+
+    public static TheoryData<string> DifferentialNames()
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in Differential.Value) data.Add(c["name"]!.GetValue<string>());
         return data;
     }
 
@@ -45,6 +57,46 @@ public class ChatTemplateTests
             return;
         }
         Assert.Equal(c["expected"]!.GetValue<string>(), template.Render(c["kwargs"]!));
+    }
+
+    /// <summary>
+    /// A case that jinja2 renders must render identically; one where raise_exception fired must
+    /// fail with its message; one where jinja2 failed otherwise (UndefinedError, TypeError) must fail.
+    /// </summary>
+    [Theory, MemberData(nameof(DifferentialNames))]
+    public void RandomConversationsRenderLikePythonJinja2(string name)
+    {
+        var c = Differential.Value.Single(x => x["name"]!.GetValue<string>() == name);
+        var template = TemplateOf(c);
+        if (c["error"] is { } error)
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => template.Render(c["kwargs"]!));
+            if (c["any_error"] is null) Assert.Contains(error.GetValue<string>()["TemplateError: ".Length..], e.Message);
+            return;
+        }
+        Assert.Equal(c["expected"]!.GetValue<string>(), template.Render(c["kwargs"]!));
+    }
+
+    [Fact]
+    public void DifferentialCoversEveryShippedTemplateAndBothOutcomes()
+    {
+        var cases = Differential.Value;
+        foreach (var t in new[] { "qwen3_smvl", "qwen3.jinja", "smolvlm2.jinja", "smolvlm_video_default.jinja" })
+        {
+            Assert.Contains(cases, c => c["template"]?.GetValue<string>() == t && c["expected"] is not null);
+            Assert.Contains(cases, c => c["template"]?.GetValue<string>() == t && c["error"] is not null);
+        }
+        Assert.Contains(cases, c => c["error"] is not null && c["any_error"] is null);
+    }
+
+    [Fact]
+    public void SmolVLM2TemplateIsTheCheckpointsOwn()
+    {
+        // HuggingFaceTB/SmolVLM2-256M-Video-Instruct's chat_template (see fixtures/templates/README.md): no video branch.
+        byte[] file = File.ReadAllBytes(Fixture("smolvlm2.jinja"));
+        Assert.Equal("830005085ddd94cec605b6e21b885b28ffad6e3f82ee6a212c523533e8f04f01", Convert.ToHexStringLower(SHA256.HashData(file)));
+        var kwargs = JsonNode.Parse("""{"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]}], "add_generation_prompt": true}""")!;
+        Assert.Equal("<|im_start|>User:<image>What is it?<end_of_utterance>\nAssistant:", ChatTemplate.FromFile(Fixture("smolvlm2.jinja")).Render(kwargs));
     }
 
     [Fact]

@@ -21,13 +21,22 @@ public sealed class ChatTemplate
     public ChatTemplate(string source)
     {
         Source = source;
-        _parsed = ChatTemplateEngine.Parse(source);
+        // jinja2's lexer turns every \r\n or \r in template text into \n (newline_sequence).
+        _parsed = ChatTemplateEngine.Parse(System.Text.RegularExpressions.Regex.Replace(source, @"\r\n?", "\n"));
     }
 
+    /// <summary>
+    /// A template file: Jinja text (<c>chat_template.jinja</c>), or the JSON files HF keeps it in
+    /// (<c>chat_template.json</c>, <c>tokenizer_config.json</c>, <c>processor_config.json</c>: the
+    /// <c>chat_template</c> field, the "default" one when it is a list of named templates).
+    /// </summary>
     public static ChatTemplate FromFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"chat template not found: {path}", path);
-        try { return new ChatTemplate(File.ReadAllText(path, Encoding.UTF8)); }
+        string source = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? TokenizerConfig.FromFile(path).ChatTemplate ?? throw new FormatException($"{path}: no chat_template field")
+            : File.ReadAllText(path, Encoding.UTF8);
+        try { return new ChatTemplate(source); }
         catch (FormatException e) { throw new FormatException($"{path}: {e.Message}", e); }
     }
 
@@ -37,7 +46,9 @@ public sealed class ChatTemplate
     /// <summary>
     /// Render with apply_chat_template's keyword arguments (messages, tools, add_generation_prompt,
     /// enable_thinking, any other template variable). Like transformers, tools and documents are
-    /// None and add_generation_prompt is False unless given.
+    /// None and add_generation_prompt is False unless given; the arguments apply_chat_template keeps
+    /// for itself (tokenize, return_dict, ...) do not reach the template, and continue_final_message
+    /// cuts the render right after the final message's text.
     /// </summary>
     public string Render(JsonNode kwargs)
     {
@@ -45,12 +56,49 @@ public sealed class ChatTemplate
         var context = new JsonObject();
         foreach (var name in new[] { "tools", "documents" }) context[name] = null;
         context["add_generation_prompt"] = false;
-        foreach (var (k, v) in obj) context[k] = v?.DeepClone();
+        foreach (var (k, v) in obj)
+            if (!ApplyChatTemplateOwnArguments.Contains(k)) context[k] = v?.DeepClone();
+        bool continueFinal = obj["continue_final_message"] is JsonValue c && c.GetValueKind() == JsonValueKind.True;
+        if (continueFinal && context["add_generation_prompt"] is JsonValue g && g.GetValueKind() == JsonValueKind.True)
+            throw new InvalidOperationException("continue_final_message and add_generation_prompt are not compatible");
 
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer)) WriteTagged(w, context);
-        return ChatTemplateEngine.Render(_parsed, Encoding.UTF8.GetString(buffer.ToArray()));
+        string rendered = ChatTemplateEngine.Render(_parsed, Encoding.UTF8.GetString(buffer.ToArray()));
+        return continueFinal ? CutAfterFinalMessage(rendered, context["messages"]) : rendered;
     }
+
+    // apply_chat_template's own parameters (transformers' tokenizer signature), never template variables.
+    private static readonly HashSet<string> ApplyChatTemplateOwnArguments =
+    [
+        "continue_final_message", "chat_template", "tokenize", "padding", "truncation", "max_length",
+        "return_tensors", "return_dict", "return_assistant_tokens_mask", "tokenizer_kwargs",
+    ];
+
+    // transformers' continue_final_message: the final message's text (a list content's last text
+    // block) must appear in the render; everything after its last occurrence is dropped, keeping
+    // the message's own trailing whitespace only if the template kept it.
+    private static string CutAfterFinalMessage(string rendered, JsonNode? messages)
+    {
+        var content = messages is JsonArray { Count: > 0 } list ? list[^1]?["content"] : null;
+        string? final = content switch
+        {
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+            JsonArray blocks => blocks.Reverse().Select(b => b?["text"]).OfType<JsonValue>().FirstOrDefault()?.GetValue<string>()
+                ?? throw new InvalidOperationException("continue_final_message is set but we could not find any text to continue in the final message!"),
+            _ => throw new InvalidOperationException("continue_final_message is set but the final message has no content"),
+        };
+        string stripped = final.Trim(PythonWhitespace);
+        int at = rendered.LastIndexOf(stripped, StringComparison.Ordinal);
+        if (at < 0) throw new InvalidOperationException("continue_final_message is set but the final message does not appear in the chat after applying the chat template!");
+        string keptLeft = final.TrimStart(PythonWhitespace);
+        string slice = rendered.Substring(at, Math.Min(keptLeft.Length, rendered.Length - at));
+        return slice == final ? rendered[..(at + Math.Min(keptLeft.Length, rendered.Length - at))] : rendered[..(at + stripped.Length)];
+    }
+
+    // str.strip()'s whitespace (str.isspace), as used by transformers on the final message.
+    private static readonly char[] PythonWhitespace =
+        "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000".ToCharArray();
 
     public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt, IDictionary<string, object?>? extra = null)
     {
@@ -106,6 +154,8 @@ public sealed class ChatTemplate
                         bool isFloat = v.TryGetValue<JsonElement>(out _)
                             ? raw.IndexOfAny(['.', 'e', 'E']) >= 0
                             : v.TryGetValue<double>(out _) || v.TryGetValue<float>(out _) || v.TryGetValue<decimal>(out _);
+                        // Python ints are exact at any size; beyond 2^53 the digits travel as text.
+                        if (!isFloat && !(long.TryParse(raw, out long n) && n >= -(1L << 53) && n <= 1L << 53)) { w.WriteStringValue("I"); w.WriteStringValue(raw); break; }
                         w.WriteStringValue(isFloat ? "f" : "i");
                         w.WriteRawValue(raw);
                         break;

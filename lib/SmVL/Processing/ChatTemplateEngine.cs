@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Jint;
 using Jint.Native;
 using Jint.Runtime;
@@ -32,7 +33,7 @@ internal static class ChatTemplateEngine
         lock (Gate)
         {
             try { return Engine.Invoke("__smvl_render", template, taggedContext).AsString(); }
-            catch (JavaScriptException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
+            catch (JintException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
         }
     }
 
@@ -45,10 +46,34 @@ internal static class ChatTemplateEngine
             throw new FileNotFoundException($"@huggingface/jinja not found at {bundle}; run `bash build/setup.sh` to fetch it", bundle);
         var engine = new Engine();
         engine.SetValue("__smvl_strftime", new Func<string, string>(Strftime));
+        engine.SetValue("__smvl_isPrintable", new Func<int, bool>(IsPrintable));
+        engine.SetValue("__smvl_strClass", new Func<string, string, bool>(StrClass));
         engine.Execute("var module = { exports: {} }; var exports = module.exports;");
         engine.Execute(File.ReadAllText(bundle), bundle);
         engine.Execute(ChatTemplatePolyfill.Script, "ChatTemplatePolyfill");
         return engine;
+    }
+
+    // Python's str.isprintable for one code point (repr escapes the others): not Other (Cc, Cf, Cs,
+    // Co, Cn) and not a separator except the ASCII space.
+    private static bool IsPrintable(int codePoint) => codePoint == ' ' || CharUnicodeInfo.GetUnicodeCategory(codePoint) is not
+        (UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.Surrogate or UnicodeCategory.PrivateUse
+         or UnicodeCategory.OtherNotAssigned or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.SpaceSeparator);
+
+    // Python's str.isdigit/isalpha/isalnum/isspace/isupper/islower, by code point.
+    private static bool StrClass(string s, string kind)
+    {
+        var runes = s.EnumerateRunes().ToList();
+        return kind switch
+        {
+            "isdigit" => runes.Count > 0 && runes.All(r => Rune.GetNumericValue(r) is >= 0 and <= 9 && Rune.GetUnicodeCategory(r) is UnicodeCategory.DecimalDigitNumber or UnicodeCategory.OtherNumber),
+            "isalpha" => runes.Count > 0 && runes.All(Rune.IsLetter),
+            "isalnum" => runes.Count > 0 && runes.All(r => Rune.IsLetter(r) || Rune.IsNumber(r)),
+            "isspace" => runes.Count > 0 && runes.All(r => r.Value is (>= 9 and <= 13) or (>= 0x1C and <= 0x1F) or 0x85 || Rune.IsWhiteSpace(r)),
+            "isupper" => runes.Any(Rune.IsUpper) && !runes.Any(Rune.IsLower),
+            "islower" => runes.Any(Rune.IsLower) && !runes.Any(Rune.IsUpper),
+            _ => throw new ArgumentException(kind),
+        };
     }
 
     // Python's datetime.now().strftime for the codes chat templates use, with C-locale names.

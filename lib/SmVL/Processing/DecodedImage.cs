@@ -7,7 +7,7 @@ public enum PilMode
     Rgb,
     /// <summary>"RGBA" (and "LA", widened to RGBA): 4 bytes per pixel, straight (not premultiplied) alpha.</summary>
     Rgba,
-    /// <summary>"L": 1 byte per pixel.</summary>
+    /// <summary>"L": 1 byte per pixel (also "1", whose pixels reach transformers as 0/1).</summary>
     Grey,
     /// <summary>"P": stored with the palette already applied (3 bytes per pixel); palette alpha is
     /// dropped because the processor re-applies an RGB-only palette.</summary>

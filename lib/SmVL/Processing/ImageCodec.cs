@@ -11,8 +11,8 @@ public sealed class ImageDecodeException(string source, string reason)
 }
 
 /// <summary>
-/// The one seam for image decoding and encoding. JPEG goes through SkiaSharp (libjpeg-turbo, as in
-/// PIL; see <see cref="ImageCodecSkia"/>), which gives PIL's pixels exactly; PNG and GIF through
+/// The one seam for image decoding and encoding. JPEG and WebP go through SkiaSharp (libjpeg-turbo
+/// and libwebp, as in PIL; see <see cref="ImageCodecSkia"/>), which gives PIL's pixels exactly; PNG and GIF through
 /// StbImageSharp, exact for those lossless formats; PNG is written with StbImageWriteSharp.
 /// (SixLabors.ImageSharp is not served on our platform.) If libSkiaSharp cannot be loaded, JPEG
 /// falls back to StbImageSharp with a one-time warning: stb's IDCT and upsampling differ from
@@ -29,6 +29,9 @@ public static class ImageCodec
     public static DecodedImage DecodeRaw(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
+        if (IsWebP(bytes))
+            return Checked(ImageCodecSkia.TryDecode(bytes, source, "WebP")
+                ?? throw new ImageDecodeException(source, "WebP needs SkiaSharp's native library, which could not be loaded"), source);
         if (!IsJpeg(bytes)) return DecodeRawStb(bytes, source);
         if (ImageCodecSkia.TryDecodeJpeg(bytes, source) is { } jpeg) return Checked(jpeg, source);
         // Fallback: stb pads a truncated scan silently, PIL (and Skia) refuse it.
@@ -40,23 +43,27 @@ public static class ImageCodec
     internal static DecodedImage DecodeRawStb(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
-        PilMode? sniffed = SniffMode(bytes);
+        PilMode? sniffed = SniffMode(bytes, source);
         ImageResult img;
         try
         {
-            img = ImageResult.FromMemory(bytes, sniffed is { } m ? Request(m) : StbImageSharp.ColorComponents.Default);
+            img = ImageResult.FromMemory(bytes, sniffed is { } m ? Request(m, bytes) : StbImageSharp.ColorComponents.Default);
         }
         catch (Exception e) { throw new ImageDecodeException(source, e.Message); }
         if (img is null || img.Data is null || img.Width <= 0 || img.Height <= 0)
             throw new ImageDecodeException(source, "unsupported or corrupt image data");
 
-        if (sniffed is { } mode) return Checked(new DecodedImage(img.Width, img.Height, mode, img.Data), source);
+        if (sniffed is { } mode)
+        {
+            if (IsBilevelPng(bytes)) ToBilevel(img.Data);
+            if (IsGif(bytes)) GifTransparency.RestoreColours(bytes, img.Data);
+            return Checked(new DecodedImage(img.Width, img.Height, mode, mode == PilMode.Palette && IsGif(bytes) ? DropAlpha(img.Data) : img.Data), source);
+        }
         return img.Comp switch
         {
             StbImageSharp.ColorComponents.Grey => Checked(new DecodedImage(img.Width, img.Height, PilMode.Grey, img.Data), source),
             StbImageSharp.ColorComponents.RedGreenBlue => Checked(new DecodedImage(img.Width, img.Height, PilMode.Rgb, img.Data), source),
             StbImageSharp.ColorComponents.RedGreenBlueAlpha => Checked(new DecodedImage(img.Width, img.Height, PilMode.Rgba, img.Data), source),
-            StbImageSharp.ColorComponents.GreyAlpha => Checked(GreyAlphaToRgba(img.Width, img.Height, img.Data), source),
             var c => throw new ImageDecodeException(source, $"unsupported channel layout {c}"),
         };
     }
@@ -69,7 +76,7 @@ public static class ImageCodec
     {
         var bytes = ReadFile(path);
         var image = DecodeRaw(bytes, path);
-        return IsJpeg(bytes) ? ImageOrientation.Apply(image, ImageOrientation.Read(bytes)) : image;
+        return ImageOrientation.Apply(image, ImageOrientation.Read(bytes));
     }
 
     public static byte[] EncodePng(RgbImage image)
@@ -99,34 +106,59 @@ public static class ImageCodec
     /// <summary>
     /// The PIL mode for formats whose decoded channel count does not tell it: PNG's colour type
     /// (a tRNS chunk does not change PIL's mode for grey/RGB/palette PNGs, and transformers then
-    /// ignores it) and GIF (always palette). Null: trust the decoder's channel count.
+    /// ignores it), GIF (always palette) and BMP with a colour table. Null: trust the decoder's channel count.
     /// </summary>
-    private static PilMode? SniffMode(byte[] b)
+    /// <remarks>
+    /// Modes transformers' processor cannot take are refused here, naming the file, rather than
+    /// turned into pixels it would never produce: grey+alpha (PIL "LA": infer_channel_dimension_format
+    /// accepts 1, 3 or 4 channels) and 16-bit grey PNGs (PIL "I": to_pil_image raises for values above 255).
+    /// A 1-bit grey PNG is PIL mode "1", whose pixels reach the processor as 0/1, not 0/255.
+    /// </remarks>
+    private static PilMode? SniffMode(byte[] b, string source)
     {
-        if (b.Length > 25 && b.AsSpan(0, 8).SequenceEqual(PngSignature) && b.AsSpan(12, 4).SequenceEqual("IHDR"u8))
-            return b[25] switch { 0 => PilMode.Grey, 2 => PilMode.Rgb, 3 => PilMode.Palette, 4 or 6 => PilMode.Rgba, _ => null };
-        if (b.Length > 6 && b.AsSpan(0, 4).SequenceEqual("GIF8"u8)) return PilMode.Palette;
+        if (IsPng(b))
+        {
+            // 16-bit RGB/RGBA open as 8-bit RGB/RGBA in PIL (high byte, as stb reduces them); 16-bit grey is mode I.
+            if (b[24] == 16 && b[25] == 0) throw new ImageDecodeException(source, "16-bit grey PNG (PIL mode I): transformers' SmolVLM processor refuses pixel values above 255");
+            return b[25] switch
+            {
+                0 => PilMode.Grey, 2 => PilMode.Rgb, 3 => PilMode.Palette, 6 => PilMode.Rgba,
+                4 => throw new ImageDecodeException(source, "grey+alpha PNG (PIL mode LA): transformers' SmolVLM processor cannot infer the channel format of a 2-channel image"),
+                _ => null,
+            };
+        }
+        if (IsGif(b)) return PilMode.Palette;
+        // BMP with a colour table (1, 4 or 8 bits per pixel): PIL opens it as P (or L/1 for a grey table).
+        if (b.Length > 30 && b[0] == 'B' && b[1] == 'M' && BitConverter.ToUInt16(b, 28) <= 8) return PilMode.Palette;
         return null;
     }
 
-    private static StbImageSharp.ColorComponents Request(PilMode mode) => mode switch
+    private static bool IsPng(byte[] b) => b.Length > 25 && b.AsSpan(0, 8).SequenceEqual(PngSignature) && b.AsSpan(12, 4).SequenceEqual("IHDR"u8);
+    private static bool IsWebP(byte[] b) => b.Length > 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8);
+    private static bool IsGif(byte[] b) => b.Length > 6 && b.AsSpan(0, 4).SequenceEqual("GIF8"u8);
+    private static bool IsBilevelPng(byte[] b) => IsPng(b) && b[24] == 1 && b[25] == 0;
+
+    /// <summary>PIL mode "1" arrives in numpy as booleans: stb's 0/255 become 0/1.</summary>
+    private static void ToBilevel(byte[] grey)
+    {
+        for (int i = 0; i < grey.Length; i++) grey[i] = grey[i] != 0 ? (byte)1 : (byte)0;
+    }
+
+    private static byte[] DropAlpha(byte[] rgba)
+    {
+        var rgb = new byte[rgba.Length / 4 * 3];
+        for (int i = 0, j = 0; j < rgb.Length; i += 4, j += 3) { rgb[j] = rgba[i]; rgb[j + 1] = rgba[i + 1]; rgb[j + 2] = rgba[i + 2]; }
+        return rgb;
+    }
+
+    private static StbImageSharp.ColorComponents Request(PilMode mode, byte[] b) => mode switch
     {
         PilMode.Grey => StbImageSharp.ColorComponents.Grey,
+        // GIF is decoded with alpha so that its transparent pixels can be found and recoloured.
         PilMode.Rgba => StbImageSharp.ColorComponents.RedGreenBlueAlpha,
+        PilMode.Palette when IsGif(b) => StbImageSharp.ColorComponents.RedGreenBlueAlpha,
         _ => StbImageSharp.ColorComponents.RedGreenBlue,
     };
-
-    /// <summary>PIL's LA→RGBA: grey replicated, alpha kept (transformers itself rejects 2-channel arrays).</summary>
-    private static DecodedImage GreyAlphaToRgba(int w, int h, byte[] la)
-    {
-        var rgba = new byte[w * h * 4];
-        for (int i = 0; i < w * h; i++)
-        {
-            rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = la[i * 2];
-            rgba[i * 4 + 3] = la[i * 2 + 1];
-        }
-        return new DecodedImage(w, h, PilMode.Rgba, rgba);
-    }
 
     private static DecodedImage Checked(DecodedImage image, string source) =>
         image.Pixels.Length == image.Width * image.Height * image.Channels

@@ -8,10 +8,22 @@ namespace SmVL.Processing;
 /// </summary>
 public static class ImageOrientation
 {
-    /// <summary>The orientation tag (1–8) of a JPEG's EXIF block, or null when there is none or it is unreadable.</summary>
-    public static int? Read(byte[] jpeg)
+    /// <summary>
+    /// The orientation tag (1–8) of an image file's EXIF block, or null when there is none or it is
+    /// unreadable. PIL finds EXIF in a JPEG's APP1 segment, a PNG's eXIf chunk and a WebP's EXIF chunk.
+    /// </summary>
+    public static int? Read(byte[] file)
     {
-        if (jpeg.Length < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) return null;
+        if (file.Length >= 4 && file[0] == 0xFF && file[1] == 0xD8) return ReadJpeg(file);
+        if (file.Length >= 8 && file.AsSpan(0, 8).SequenceEqual((byte[])[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+            return ChunkPayload(file, 8, bigEndian: true, "eXIf"u8) is { } png ? FromTiff(png) : null;
+        if (file.Length >= 12 && file.AsSpan(0, 4).SequenceEqual("RIFF"u8) && file.AsSpan(8, 4).SequenceEqual("WEBP"u8))
+            return ChunkPayload(file, 12, bigEndian: false, "EXIF"u8) is { } webp ? FromTiff(webp.AsSpan().StartsWith("Exif\0\0"u8) ? webp[6..] : webp) : null;
+        return null;
+    }
+
+    private static int? ReadJpeg(byte[] jpeg)
+    {
         int p = 2;
         while (p + 4 <= jpeg.Length && jpeg[p] == 0xFF)
         {
@@ -22,6 +34,23 @@ public static class ImageOrientation
             if (marker == 0xE1 && length >= 8 && jpeg.AsSpan(p + 4, 6).SequenceEqual("Exif\0\0"u8))
                 return FromTiff(jpeg[(p + 10)..(p + 2 + length)]);
             p += 2 + length;
+        }
+        return null;
+    }
+
+    // PNG chunks (4-byte big-endian length, type, data, CRC) and RIFF chunks (type, 4-byte
+    // little-endian length, data padded to even): the data of the first chunk of type <paramref name="type"/>.
+    private static byte[]? ChunkPayload(byte[] file, int p, bool bigEndian, ReadOnlySpan<byte> type)
+    {
+        while (p + 8 <= file.Length)
+        {
+            long length = bigEndian
+                ? ((long)file[p] << 24) | ((long)file[p + 1] << 16) | ((long)file[p + 2] << 8) | file[p + 3]
+                : file[p + 4] | ((long)file[p + 5] << 8) | ((long)file[p + 6] << 16) | ((long)file[p + 7] << 24);
+            var chunkType = bigEndian ? file.AsSpan(p + 4, 4) : file.AsSpan(p, 4);
+            if (p + 8 + length > file.Length) return null;
+            if (chunkType.SequenceEqual(type)) return file[(p + 8)..(int)(p + 8 + length)];
+            p += 8 + (int)length + (bigEndian ? 4 : (int)(length & 1));
         }
         return null;
     }

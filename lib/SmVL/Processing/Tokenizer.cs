@@ -19,6 +19,8 @@ public sealed class Tokenizer
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
     private readonly BpeTokenizer _bpe;
+    private readonly Regex? _rawAddedTokens, _normalizedAddedTokens;
+    private readonly bool _nfc;
     private readonly TokenizerSpec _spec;
     private readonly string?[] _idToToken;
     private readonly byte[]?[] _idToBytes;
@@ -47,13 +49,14 @@ public sealed class Tokenizer
         foreach (var t in spec.AddedTokens) _idToToken[t.Id] = t.Content;
         _idToBytes = new byte[]?[size];
 
+        _rawAddedTokens = AddedTokenPattern(spec.AddedTokens.Where(t => !t.Normalized));
+        _normalizedAddedTokens = AddedTokenPattern(spec.AddedTokens.Where(t => t.Normalized));
+        _nfc = spec.Nfc;
         var splits = spec.SplitPatterns.Select(p => new Regex(p, RegexOptions.Compiled | RegexOptions.CultureInvariant)).ToList();
         _bpe = BpeTokenizer.Create(new BpeOptions(spec.Vocab)
         {
             Merges = spec.Merges,
-            SpecialTokens = _added,
-            PreTokenizer = new TokenizerPreTokenizer(_added.Keys, splits),
-            Normalizer = spec.Nfc ? new NfcNormalizer() : null,
+            PreTokenizer = new TokenizerPreTokenizer(splits),
             ByteLevel = true,
         });
     }
@@ -88,13 +91,44 @@ public sealed class Tokenizer
         foreach (var token in tokens)
         {
             if (TokenToId(token) is not null) continue;
-            added.Add(new TokenizerSpec.AddedToken(next++, token, special));
+            added.Add(new TokenizerSpec.AddedToken(next++, token, special, Normalized: !special));
         }
         return new Tokenizer(_spec with { AddedTokens = added }, Config);
     }
 
     /// <summary>Token ids for <paramref name="text"/>; added tokens in the text map to their ids. No BOS/EOS is added.</summary>
-    public IReadOnlyList<int> Encode(string text) => _bpe.EncodeToIds(text);
+    /// <remarks>
+    /// As in HF, added tokens marked <c>normalized: false</c> (all of Qwen3's) are found in the raw
+    /// text and only the text between them is NFC-normalised: normalising first would let a
+    /// combining mark fuse with a token's last character (<c>"&lt;think&gt;" + U+0338</c> → <c>"&lt;think≯"</c>).
+    /// </remarks>
+    public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        SplitOnAddedTokens(text, _rawAddedTokens, ids, raw =>
+            SplitOnAddedTokens(_nfc ? raw.Normalize(NormalizationForm.FormC) : raw, _normalizedAddedTokens, ids,
+                plain => ids.AddRange(_bpe.EncodeToIds(plain))));
+        return ids;
+    }
+
+    private void SplitOnAddedTokens(string text, Regex? pattern, List<int> ids, Action<string> between)
+    {
+        int start = 0;
+        for (var m = pattern?.Match(text); m is { Success: true }; m = m.NextMatch())
+        {
+            if (m.Index > start) between(text[start..m.Index]);
+            ids.Add(_added[m.Value]);
+            start = m.Index + m.Length;
+        }
+        if (start < text.Length) between(text[start..]);
+    }
+
+    // Leftmost match, longest first at a position: HF's added-vocabulary matcher.
+    private static Regex? AddedTokenPattern(IEnumerable<TokenizerSpec.AddedToken> tokens)
+    {
+        var alternatives = tokens.Select(t => t.Content).Where(c => c.Length > 0).OrderByDescending(c => c.Length).Select(Regex.Escape).ToList();
+        return alternatives.Count > 0 ? new Regex(string.Join("|", alternatives), RegexOptions.Compiled | RegexOptions.CultureInvariant) : null;
+    }
 
     /// <summary>Decode ids to text; invalid UTF-8 becomes U+FFFD, unknown ids are skipped (as HF does).</summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
@@ -124,11 +158,5 @@ public sealed class Tokenizer
     {
         if (id < 0 || id >= _idToToken.Length || _idToToken[id] is not { } token) return null;
         return _idToBytes[id] ??= TokenizerByteLevel.TokenBytes(token);
-    }
-
-    private sealed class NfcNormalizer : Normalizer
-    {
-        public override string Normalize(string original) => original.Normalize(NormalizationForm.FormC);
-        public override string Normalize(ReadOnlySpan<char> original) => original.ToString().Normalize(NormalizationForm.FormC);
     }
 }

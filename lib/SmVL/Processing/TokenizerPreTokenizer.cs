@@ -5,9 +5,9 @@ using Microsoft.ML.Tokenizers;
 namespace SmVL.Processing;
 
 /// <summary>
-/// The pre-tokenizer of an HF byte-level BPE file: added tokens are cut out first (leftmost,
-/// longest first, as HF's added-vocabulary matcher does), then each split regex of the file's
-/// pre-tokenizer sequence isolates its matches in turn (text between matches stays a piece).
+/// The pre-tokenizer of an HF byte-level BPE file: each split regex of the file's pre-tokenizer
+/// sequence isolates its matches in turn (text between matches stays a piece). Added tokens never
+/// reach it: <see cref="Tokenizer.Encode"/> cuts them out of the raw text first, as HF does.
 /// <para>
 /// .NET regexes see UTF-16 code units, so a character outside the BMP (𝐇, 𠀀, 𝟏) is two surrogates
 /// of category Cs and never matches <c>\p{L}</c> or <c>\p{N}</c>, while HF's Rust regex sees one
@@ -18,40 +18,18 @@ namespace SmVL.Processing;
 /// </summary>
 internal sealed class TokenizerPreTokenizer : PreTokenizer
 {
-    private readonly Regex? _addedTokens;
     private readonly IReadOnlyList<Regex> _splits;
 
-    public TokenizerPreTokenizer(IEnumerable<string> addedTokens, IReadOnlyList<Regex> splits)
-    {
-        var alternatives = addedTokens.Where(t => t.Length > 0).OrderByDescending(t => t.Length).Select(Regex.Escape).ToList();
-        _addedTokens = alternatives.Count > 0 ? new Regex(string.Join("|", alternatives), RegexOptions.Compiled | RegexOptions.CultureInvariant) : null;
-        _splits = splits;
-    }
+    public TokenizerPreTokenizer(IReadOnlyList<Regex> splits) => _splits = splits;
 
     public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => PreTokenize(text.ToString());
 
     public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
     {
-        var pieces = new List<(int Offset, int Length)>();
+        var output = new List<(int Offset, int Length)>();
+        if (text.Length == 0) return output;
         string shadow = Shadow(text);
-        int start = 0;
-        if (_addedTokens is not null)
-        {
-            for (var m = _addedTokens.Match(text); m.Success; m = m.NextMatch())
-            {
-                SplitPlain(text, shadow, start, m.Index - start, pieces);
-                pieces.Add((m.Index, m.Length));
-                start = m.Index + m.Length;
-            }
-        }
-        SplitPlain(text, shadow, start, text.Length - start, pieces);
-        return pieces;
-    }
-
-    private void SplitPlain(string text, string shadow, int offset, int length, List<(int Offset, int Length)> output)
-    {
-        if (length == 0) return;
-        var pieces = new List<(int Offset, int Length)> { (offset, length) };
+        var pieces = new List<(int Offset, int Length)> { (0, text.Length) };
         foreach (var regex in _splits)
         {
             var next = new List<(int Offset, int Length)>();
@@ -71,13 +49,14 @@ internal sealed class TokenizerPreTokenizer : PreTokenizer
         foreach (var piece in pieces)
         {
             // Re-join a surrogate pair that a one-character pattern such as \p{N} cut in half.
-            if (piece.Offset > offset && char.IsSurrogatePair(text[piece.Offset - 1], text[piece.Offset]))
+            if (piece.Offset > 0 && char.IsSurrogatePair(text[piece.Offset - 1], text[piece.Offset]))
             {
                 var last = output[^1];
                 output[^1] = (last.Offset, last.Length + piece.Length);
             }
             else output.Add(piece);
         }
+        return output;
     }
 
     private static string Shadow(string text)

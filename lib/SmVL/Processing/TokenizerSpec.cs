@@ -17,7 +17,8 @@ internal sealed record TokenizerSpec(
     IReadOnlyList<string> SplitPatterns,
     bool Nfc)
 {
-    public sealed record AddedToken(int Id, string Content, bool Special);
+    /// <summary>An added token; a <paramref name="Normalized"/> one is matched in the normalised text, the others in the raw text.</summary>
+    public sealed record AddedToken(int Id, string Content, bool Special, bool Normalized);
 
     public static TokenizerSpec Load(string path)
     {
@@ -47,8 +48,16 @@ internal sealed record TokenizerSpec(
         var added = new List<AddedToken>();
         if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
             foreach (var t in at.EnumerateArray())
-                added.Add(new AddedToken(t.GetProperty("id").GetInt32(), t.GetProperty("content").GetString()!,
-                    t.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True));
+            {
+                string content = t.GetProperty("content").GetString()!;
+                bool Flag(string name) => t.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+                foreach (var flag in new[] { "lstrip", "rstrip", "single_word" })
+                    if (Flag(flag)) throw Bad($"added token {content}: {flag}=true is not supported");
+                bool special = Flag("special");
+                // HF's default for a token without the field: special tokens are matched raw, others normalised.
+                bool normalized = t.TryGetProperty("normalized", out var n) ? n.ValueKind == JsonValueKind.True : !special;
+                added.Add(new AddedToken(t.GetProperty("id").GetInt32(), content, special, normalized));
+            }
 
         var splits = new List<string>();
         if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object) AddSplits(pre, splits, Bad);
