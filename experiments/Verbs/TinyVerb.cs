@@ -4,7 +4,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--vision-steps N] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--language-scenes N] [--vision-steps N] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -25,6 +25,7 @@ public sealed class TinyVerb : IVerb
         if (args.Long("language-steps") is { } ls) settings = settings with { LanguageSteps = ls };
         if (args.Get("connector-init") is { } init) settings = settings with { ConnectorInit = SmVL.Stitching.ConnectorInit.Parse(init) };
         if (args.Has("parent-images")) settings = settings with { ParentImages = args.Int("parent-images", settings.ParentImages) };
+        if (args.Has("language-scenes")) settings = settings with { LanguageScenes = args.Int("language-scenes", settings.LanguageScenes) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";
         if (args.Flag("parents-only"))

@@ -14,7 +14,7 @@ public class TinyWorldRunTests
     public void QuickRunShowsTheBrokenWiringSignature()
     {
         var dir = Fixtures.TempDir();
-        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4, ParentImages = 100, LanguageSteps = 10, VisionSteps = 10, ParentBatch = 8 };
+        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4, ParentImages = 100, LanguageScenes = 100, LanguageSteps = 10, VisionSteps = 10, ParentBatch = 8 };
         var result = new TinyWorldRun(settings, dir, _ => { }).Run(includeFull: false);
 
         var stitched = result.Run("stitched")!;
@@ -28,6 +28,24 @@ public class TinyWorldRunTests
         Assert.NotNull(summary["accuracy"]!["majority_baseline"]);
         Assert.Contains("<h2>Training loss", File.ReadAllText(Path.Combine(dir, "report.html")));
         Assert.True(File.Exists(Path.Combine(dir, "stitched", "metrics.jsonl")));
+    }
+
+    /// <summary>
+    /// `tiny --quick` (its parents are cached for the notebooks too): the stitched model sees. From a
+    /// fresh cache it measured stitched 41% vs majority 31% and broken_frozen 29% on 100 held-out questions.
+    /// </summary>
+    [Fact]
+    public void QuickRunIsClearlyAboveTheBaselineAndTheBrokenWiringIsNot()
+    {
+        var dir = Fixtures.TempDir();
+        var result = new TinyWorldRun(TinySettings.Quick, dir, _ => { }).Run(includeFull: false);
+
+        var stitched = result.Run("stitched")!;
+        var broken = result.Run("broken_frozen")!;
+        Assert.True(stitched.Accuracy >= result.MajorityBaseline + 0.07, $"stitched {stitched.Accuracy:P1} vs majority {result.MajorityBaseline:P1}");
+        Assert.True(stitched.Accuracy >= broken.Accuracy + 0.07, $"stitched {stitched.Accuracy:P1} vs broken wiring {broken.Accuracy:P1}");
+        Assert.True(broken.Accuracy <= result.MajorityBaseline + 0.05, $"broken wiring {broken.Accuracy:P1} vs majority {result.MajorityBaseline:P1}");
+        Assert.Equal(0.0, broken.MaxConnectorGradNorm);
     }
 
     [Fact]

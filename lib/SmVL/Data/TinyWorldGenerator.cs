@@ -171,11 +171,21 @@ public sealed class TinyWorldGenerator
             double cx = Math.Round(_rng.NextDouble(lo, hi) * 4) / 4;
             double cy = Math.Round(_rng.NextDouble(half + 1, h - half - 1) * 4) / 4;
             var s = new TinyShape(kind, colour, Math.Clamp(cx, lo, hi), cy, size);
+            if (Straddles(s.Left, s.Right, w) || Straddles(s.Top, s.Bottom, h)) continue;
             if (placed.All(p => s.Left >= p.Right + Gap || p.Left >= s.Right + Gap || s.Top >= p.Bottom + Gap || p.Top >= s.Bottom + Gap))
                 return s;
         }
         return null;
     }
+
+    /// <summary>
+    /// Whether a shape's extent comes within the clearance of the image's centre line. Shapes keep
+    /// clear of both centre lines, so every shape is on a side and lies whole in one quadrant: the image
+    /// processor's tiles split an image at its centre lines (2×2 tiles of an image whose longest edge is
+    /// twice the tile size), and a shape cut in two by a tile edge has no one tile that shows all of it.
+    /// </summary>
+    private static bool Straddles(double from, double to, int side) =>
+        to > side / 2.0 - TinyScene.Clearance && from < side / 2.0 + TinyScene.Clearance;
 
     /// <summary>Draws without replacement from a shuffled copy of the items, refilling when empty:
     /// every item comes up equally often in each full round.</summary>

@@ -10,7 +10,7 @@ namespace SmVL.Pipelines;
 /// <summary>The embedded default's outputs: summary.json and report.html (the blog's loss figure).</summary>
 public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double MajorityBaseline,
                                      IReadOnlyDictionary<string, double> MajorityByType, double WallSeconds, long Steps,
-                                     IReadOnlyList<GalleryEntry> Gallery)
+                                     IReadOnlyList<GalleryEntry> Gallery, JsonNode? Parents = null)
 {
     public TinyRunResult? Run(string name) => Runs.FirstOrDefault(r => r.Name == name);
 
@@ -34,7 +34,7 @@ public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double M
             ["total_params"] = stitched?.Total,
             ["steps"] = Steps,
             ["wall_seconds"] = WallSeconds,
-            ["parents"] = "pretrained once and cached: Qwen3 parent on Chinese scene descriptions and sketches + QA text (compact vocabulary, exported to 151,936 rows); SmolVLM parent's vision tower on cell classification (empty or shape×colour per image token)",
+            ["parents"] = Parents?.DeepClone(),
         };
     }
 
