@@ -38,18 +38,18 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     /// </summary>
     public ProcessedSample SketchSample(TinyScene scene, TinyQuestion q, bool withAnswer = true)
     {
-        var image = TinyWorldRasteriser.Render(scene);
-        var p = processor.Images.Process(image);
+        var (rows, cols) = processor.Images.Grid(scene.Width, scene.Height);
         // The prompt's tokens depend on the question, the answer and the tile grid only: rendered once
         // through the real processor per combination (the template engine is ~5 ms a call), then reused.
-        var key = (q.Text, withAnswer ? q.Answer : null, p.Rows, p.Cols);
+        var key = (q.Text, withAnswer ? q.Answer : null, rows, cols);
         if (!_layouts.TryGetValue(key, out var layout))
         {
             var messages = new List<ChatMessage> { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(q.Text)) };
             if (withAnswer) messages.Add(ChatMessage.Assistant(q.Answer));
-            _layouts[key] = layout = processor.Process(messages, new[] { image }, LabelPolicy.AssistantOnly, addGenerationPrompt: !withAnswer, templateVars: NoThinking);
+            _layouts[key] = layout = processor.Process(messages, new[] { TinyWorldRasteriser.Render(scene) }, LabelPolicy.AssistantOnly,
+                addGenerationPrompt: !withAnswer, templateVars: NoThinking);
         }
-        var cells = CellClasses(scene, image, p);
+        var cells = CellClasses(scene, rows, cols);
         var ids = (long[])layout.InputIds.Clone();
         int k = 0;
         for (int i = 0; i < ids.Length; i++) if (ids[i] == processor.ImageTokenId) ids[i] = CellWord(cells[k++]);
@@ -62,30 +62,31 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         .Select(c => (long)processor.Tokenizer.Encode(c == 0 ? "0" : ((char)('A' + c - 1)).ToString()).Single()).ToArray())[cls];
 
     /// <summary>
-    /// Class per image token, crop by crop: the shape whose centre falls in the token's cell (the
+    /// Class per image token, crop by crop (tiles row-major, then the global crop; <paramref name="rows"/> 0 when unsplit): the shape whose centre falls in the token's cell (the
     /// patch·scale square it covers), else empty. One word per shape in the tiles, so counting words counts
     /// shapes: counting tile words gives every kind's count in 99.9% of scenes. (A word per cell for its majority class
     /// lost shapes: counting tile words gave every kind's count in only 29% of scenes.)
     /// </summary>
-    public int[] CellClasses(TinyScene scene, RgbImage image, ProcessedImage p)
+    public int[] CellClasses(TinyScene scene, int rows, int cols)
     {
         var cfg = processor.Images.Config;
-        var (rw, rh) = ImageProcessor.ResizeTarget(image.Width, image.Height, cfg.LongestEdge);
+        var (rw, rh) = ImageProcessor.ResizeTarget(scene.Width, scene.Height, cfg.LongestEdge);
         var (ew, eh) = ImageProcessor.VisionEncoderTarget(rw, rh, cfg.MaxImageSize);
-        int cell = s.PatchSize * TinyWorldRun.ParentConfig(s).ScaleFactor, perSide = p.Width / cell, perCrop = perSide * perSide;
-        var cells = new int[p.NumImages * perCrop];
+        int tile = cfg.MaxImageSize, crops = rows > 0 ? rows * cols + 1 : 1;
+        int cell = s.PatchSize * TinyWorldRun.ParentConfig(s).ScaleFactor, perSide = tile / cell, perCrop = perSide * perSide;
+        var cells = new int[crops * perCrop];
         // Smallest first: when two centres share a cell (0.1% of scenes), the larger shape, written last, keeps it.
         foreach (var shape in scene.Shapes.OrderBy(sh => sh.Size))
         {
             int cls = 1 + (int)shape.Kind * Enum.GetValues<ShapeColour>().Length + (int)shape.Colour;
-            double ex = shape.Cx * ew / image.Width, ey = shape.Cy * eh / image.Height;   // centre in the encoder-sized image
-            if (p.Rows > 0)
+            double ex = shape.Cx * ew / scene.Width, ey = shape.Cy * eh / scene.Height;   // centre in the encoder-sized image
+            if (rows > 0)
             {
-                int c = Math.Min((int)(ex / p.Width), p.Cols - 1), r = Math.Min((int)(ey / p.Height), p.Rows - 1);
-                cells[(r * p.Cols + c) * perCrop + Cell(ey - r * p.Height) * perSide + Cell(ex - c * p.Width)] = cls;
+                int c = Math.Min((int)(ex / tile), cols - 1), r = Math.Min((int)(ey / tile), rows - 1);
+                cells[(r * cols + c) * perCrop + Cell(ey - r * tile) * perSide + Cell(ex - c * tile)] = cls;
             }
             // The global crop (the only one when unsplit) is the whole image resized to one tile.
-            cells[(p.NumImages - 1) * perCrop + Cell(ey * p.Height / eh) * perSide + Cell(ex * p.Width / ew)] = cls;
+            cells[(crops - 1) * perCrop + Cell(ey * tile / eh) * perSide + Cell(ex * tile / ew)] = cls;
         }
         return cells;
 
@@ -150,7 +151,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     public (float[] pixels, int tiles, long[] labels) VisionSample(TinyScene scene, RgbImage image)
     {
         var p = processor.Images.Process(image);
-        return (p.PixelValues, p.NumImages, CellClasses(scene, image, p).Select(l => (long)l).ToArray());
+        return (p.PixelValues, p.NumImages, CellClasses(scene, p.Rows, p.Cols).Select(l => (long)l).ToArray());
     }
 
     public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train)
