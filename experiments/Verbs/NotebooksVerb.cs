@@ -37,6 +37,7 @@ public sealed class NotebooksVerb : IVerb
                         Console.Error.WriteLine($"notebooks run: {r.Error}");
                         return 1;
                     }
+                    SmVL.NativeAllocator.Release();   // each notebook loads its own models: free the last one's first
                 }
                 return 0;
             case "lint":

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SmVL.Benchmarks;
 using SmVL.Models;
 using Xunit;
 using static TorchSharp.torch;
@@ -23,5 +24,22 @@ public class NativeAllocatorTests
         // Untuned, glibc maps it on its own (HBlkHd grows by 40 MB) and unmaps it on free, so the next
         // step's logits fault in fresh pages.
         Assert.Equal(mappedBefore, mallinfo2().HBlkHd);
+    }
+
+    [Fact]
+    public void Release_hands_freed_blocks_back_to_the_OS()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariables().Keys.Cast<string>().Any(k => k.StartsWith("MALLOC_"))) return;
+        _ = new RMSNorm(4, 1e-6);
+        NativeAllocator.Release();
+        var blocks = Enumerable.Range(0, 16).Select(_ => ones(10_000_000L)).ToList();   // 640 MB in 40 MB blocks, every page touched
+        long held = MemoryProbe.CurrentBytes!.Value;
+        foreach (var b in blocks) b.Dispose();
+        long freed = MemoryProbe.CurrentBytes!.Value;
+        NativeAllocator.Release();
+        long released = MemoryProbe.CurrentBytes!.Value;
+        // Freed, the blocks stay resident for the next step to reuse (that is the tuning); released, they are gone.
+        Assert.True(held - freed < 200_000_000, $"freeing alone gave back {(held - freed) / 1e6:F0} MB");
+        Assert.True(freed - released > 500_000_000, $"Release gave back only {(freed - released) / 1e6:F0} MB");
     }
 }

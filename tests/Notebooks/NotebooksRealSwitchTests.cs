@@ -73,9 +73,9 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
                     (o["data"] is JsonObject d ? string.Concat(d.Select(kv => Notebook.Text(kv.Value))) : "")));
                 foreach (var text in RealShows.GetValueOrDefault(name!, []))
                     Assert.True(shown.Contains(text), $"{name}: its outputs never show \"{text}\"");
-                // A notebook's full-size models are native memory the GC does not see; free them before the next one loads its own.
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
+                // A notebook's full-size models are native memory the GC does not see; free them, and hand the
+                // pages back, before the next one loads its own (the tests after this one must not inherit 19 GB).
+                NativeAllocator.Release();
                 output.WriteLine($"{name}: {(clock.Elapsed - started).TotalSeconds:F0} s, then {Environment.WorkingSet / 1e9:F1} GB resident");
             }
             output.WriteLine($"all notebooks on full-size checkpoints: {clock.Elapsed.TotalSeconds:F0} s");
@@ -97,6 +97,7 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
         {
             foreach (var (name, value) in saved) Environment.SetEnvironmentVariable(name, value);
             Directory.Delete(root, true);
+            NativeAllocator.Release();
         }
     }
 }

@@ -68,6 +68,10 @@ public class RealSizeSmokeTests(ITestOutputHelper log)
             Assert.Equal(1, runner.Trainer!.OptimizerStateCount);
             Assert.Equal(new[] { "step_000001" }, TrainState.Completed(run).Select(Path.GetFileName));
         }
-        finally { Directory.Delete(root, true); }
+        finally
+        {
+            Directory.Delete(root, true);
+            NativeAllocator.Release();   // the later tests need not carry this one's full-size models
+        }
     }
 }

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace SmVL.Benchmarks;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace SmVL.Benchmarks;
 /// "5" to /proc/self/clear_refs resets the peak (Linux ≥ 4.0), which gives a peak per bench phase.
 /// Off Linux every reading is null.
 /// </summary>
-public static partial class MemoryProbe
+public static class MemoryProbe
 {
     public static long? CurrentBytes => Read("VmRSS:");
     public static long? PeakBytes => Read("VmHWM:");
@@ -20,7 +18,7 @@ public static partial class MemoryProbe
     /// </summary>
     public static bool ResetPeak()
     {
-        if (OperatingSystem.IsLinux()) malloc_trim(0);
+        NativeAllocator.Release();
         try { File.WriteAllText("/proc/self/clear_refs", "5"); return true; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException) { return false; }
     }
@@ -34,7 +32,4 @@ public static partial class MemoryProbe
         var kb = line[field.Length..].Trim().Split(' ')[0];            // "1234 kB"
         return long.Parse(kb) * 1024;
     }
-
-    [LibraryImport("libc", EntryPoint = "malloc_trim")]
-    private static partial int malloc_trim(nuint pad);
 }

@@ -103,6 +103,8 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         log($"qwen3 parent: {samples.Count} texts use {vocabulary.Used.Count} of {full.VocabSize} token ids; the rest share one row while pretraining");
         using var compact = new CompactVocabularyLM(full, vocabulary);
         WeightInit.HfNormal(compact, 0.02, s.Seed);
+        if (s.SketchMix > 0 || s.SketchNoise > 0)
+            compact.Blur = new WordBlur(Enumerable.Range(0, PatchClasses).Select(c => (long)vocabulary.Used.ToList().IndexOf(CellWord(c))).ToArray(), s.SketchMix, s.SketchNoise, s.Seed + 3);
         var options = new TrainOptions
         {
             Steps = s.LanguageSteps, GradAccum = 1, LearningRate = 3e-3, Schedule = "cosine", WarmupRatio = 0.03,

@@ -50,6 +50,9 @@ public sealed record TinySettings
     /// <summary>Held-out cells holding a shape centre classified right: 64% after 2,000 steps, 96% (tiles) / 89% (global crop) after 4,000.</summary>
     public long VisionSteps { get; init; } = 4000;
     public int ParentBatch { get; init; } = 32;
+    /// <summary>How far the Qwen3 parent's cell words are blurred while it pretrains (<see cref="WordBlur"/>): the largest step towards another word, and the Gaussian noise in RMS units.</summary>
+    public double SketchMix { get; init; } = 0;
+    public double SketchNoise { get; init; } = 0;
 
     public static TinySettings Quick => new()
     {
@@ -57,7 +60,7 @@ public sealed record TinySettings
     };
 
     /// <summary>What each cached parent depends on (the version part changes when the recipe does).</summary>
-    public string LanguageParentKey => $"v5-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-b{ParentBatch}-s{Seed}";
+    public string LanguageParentKey => $"v5-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-b{ParentBatch}-s{Seed}{(SketchMix > 0 || SketchNoise > 0 ? $"-blur{SketchMix}x{SketchNoise}" : "")}";
     public string VisionParentKey => $"v4-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-b{ParentBatch}-s{Seed}";
 
     /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
