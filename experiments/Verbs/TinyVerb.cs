@@ -4,7 +4,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--sketch-mix X] [--sketch-noise X] [--vision-steps N] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--language-lr X] [--vision-steps N] [--vision-lr X] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -28,8 +28,8 @@ public sealed class TinyVerb : IVerb
         if (args.Has("language-scenes")) settings = settings with { LanguageScenes = args.Int("language-scenes", settings.LanguageScenes) };
         if (args.Has("language-layers")) settings = settings with { LanguageLayers = args.Int("language-layers", settings.LanguageLayers) };
         if (args.Has("language-hidden")) settings = settings with { LanguageHidden = args.Int("language-hidden", settings.LanguageHidden) };
-        if (args.Has("sketch-mix")) settings = settings with { SketchMix = args.Double("sketch-mix", 0) };
-        if (args.Has("sketch-noise")) settings = settings with { SketchNoise = args.Double("sketch-noise", 0) };
+        if (args.Has("language-lr")) settings = settings with { LanguageLearningRate = args.Double("language-lr", settings.LanguageLearningRate) };
+        if (args.Has("vision-lr")) settings = settings with { VisionLearningRate = args.Double("vision-lr", settings.VisionLearningRate) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";
         if (args.Flag("parents-only"))

@@ -56,29 +56,4 @@ public class CompactVocabularyTests
         Assert.Equal(new long[] { -100, 1, 2 }, b.Labels.data<long>().ToArray());
         Assert.Throws<ArgumentOutOfRangeException>(() => new CompactVocabulary(new long[] { 10 }, 10));
     }
-
-    [Fact]
-    public void BlurMovesOnlyTheWordsAndOnlyWhileTraining()
-    {
-        var vocabulary = new CompactVocabulary(Enumerable.Range(0, 10).Select(i => (long)i), 50);
-        using var compact = new CompactVocabularyLM(Config, vocabulary);
-        WeightInit.HfNormal(compact, 0.5, 3);
-        using var _ = no_grad();
-        var ids = tensor(new long[] { 1, 4, 2, 5, 5, 9, 4, 1 }).reshape(2, 4);
-        var words = new long[] { 4, 5 };
-        var plain = compact.lm.Embed(ids);
-        var blurred = new WordBlur(words, mix: 0.5, sigma: 0.5, seed: 7).Apply(compact.lm, ids);
-        var moved = blurred.sub(plain).abs().amax(-1);                                  // (2, 4)
-        var isWord = ids.eq(4).logical_or(ids.eq(5));
-        Assert.Equal(0f, moved.masked_select(isWord.logical_not()).max().item<float>());
-        Assert.True(moved.masked_select(isWord).min().item<float>() > 0);
-        Assert.Equal(blurred.data<float>().ToArray(), new WordBlur(words, 0.5, 0.5, seed: 7).Apply(compact.lm, ids).data<float>().ToArray());
-        Assert.Equal(plain.data<float>().ToArray(), new WordBlur(words, 0, 0, seed: 7).Apply(compact.lm, ids).data<float>().ToArray());
-
-        compact.Blur = new WordBlur(words, 0.5, 0.5, seed: 7);
-        compact.eval();
-        Assert.Equal(compact.lm.Hidden(ids, null, null).data<float>().ToArray(), compact.Hidden(ids, null, null).data<float>().ToArray());
-        compact.train();
-        Assert.NotEqual(compact.lm.Hidden(ids, null, null).data<float>().ToArray(), compact.Hidden(ids, null, null).data<float>().ToArray());
-    }
 }

@@ -89,41 +89,9 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
         RegisterComponents();
     }
 
-    /// <summary>While training, blur these tokens' embeddings (see <see cref="WordBlur"/>); null: none.</summary>
-    public WordBlur? Blur { get; set; }
-
     public int NumLayers => lm.NumLayers;
-    public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask)
-    {
-        if (Blur is null || !training) return lm.Hidden(inputIds, pixelValues, attentionMask);
-        using var scope = NewDisposeScope();
-        return lm.model.forward(Blur.Apply(lm, inputIds), attentionMask).MoveToOuterDisposeScope();
-    }
+    public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => lm.Hidden(inputIds, pixelValues, attentionMask);
     public Tensor Logits(Tensor hidden) => lm.Logits(hidden) + _restOffset;
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>
         ((ICausalLM)lm).Forward(inputIds, attentionMask, cache, positionIds, pixelValues) + _restOffset;
-}
-
-/// <summary>
-/// Embeddings of a set of words (compact ids), blurred while training: each occurrence is moved a
-/// random fraction (up to <paramref name="mix"/>) towards another word of the set and gets Gaussian
-/// noise of <paramref name="sigma"/> times its RMS. A reader trained on blurred words still reads
-/// inputs that are only near a word, as a connector's outputs are. Draws come from its own
-/// generator, so a run does not depend on what else uses torch's.
-/// </summary>
-public sealed class WordBlur(long[] words, double mix, double sigma, long seed)
-{
-    private readonly Tensor _words = tensor(words);
-    private readonly Generator _rng = new((ulong)seed);
-
-    public Tensor Apply(Qwen3ForCausalLM lm, Tensor inputIds)
-    {
-        var embeds = lm.Embed(inputIds);
-        var at = isin(inputIds, _words).unsqueeze(-1);
-        var other = lm.Embed(_words[randint(0, _words.shape[0], inputIds.shape, generator: _rng)]);
-        var fraction = rand(new[] { inputIds.shape[0], inputIds.shape[1], 1 }, generator: _rng) * mix;
-        var rms = embeds.pow(2).mean(new long[] { -1 }, keepdim: true).sqrt();
-        var blurred = embeds + fraction * (other - embeds) + sigma * rms * randn(embeds.shape, generator: _rng);
-        return where(at, blurred, embeds);
-    }
 }

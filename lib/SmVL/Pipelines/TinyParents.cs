@@ -22,7 +22,7 @@ namespace SmVL.Pipelines;
 /// are sketches laid out like an image prompt (<see cref="SketchSample"/>); and a
 /// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
 /// The vision tower learns from a dense auxiliary task (tinyworld-notes.md: end-to-end VQA loss alone
-/// did not teach it): classify every image-token cell (its pixel-shuffled patches) as empty or one of the shape×colour classes.
+/// did not teach it): for every image-token cell (its pixel-shuffled patches), a linear head regresses onto the one-hot of its class, empty or one of the shape×colour classes.
 /// </summary>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
 {
@@ -103,11 +103,9 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         log($"qwen3 parent: {samples.Count} texts use {vocabulary.Used.Count} of {full.VocabSize} token ids; the rest share one row while pretraining");
         using var compact = new CompactVocabularyLM(full, vocabulary);
         WeightInit.HfNormal(compact, 0.02, s.Seed);
-        if (s.SketchMix > 0 || s.SketchNoise > 0)
-            compact.Blur = new WordBlur(Enumerable.Range(0, PatchClasses).Select(c => (long)vocabulary.Used.ToList().IndexOf(CellWord(c))).ToArray(), s.SketchMix, s.SketchNoise, s.Seed + 3);
         var options = new TrainOptions
         {
-            Steps = s.LanguageSteps, GradAccum = 1, LearningRate = 3e-3, Schedule = "cosine", WarmupRatio = 0.03,
+            Steps = s.LanguageSteps, GradAccum = 1, LearningRate = s.LanguageLearningRate, Schedule = "cosine", WarmupRatio = 0.03,
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0,
         };
         var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
@@ -166,13 +164,18 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var vision = parent.model.vision_model;
         // The dense task is posed on exactly what the connector will see: one pixel-shuffled cell
         // (scale² patches) per image token. Labelled per patch instead, a linear read-out of the cell's
-        // class from the connector's input recovered only 35% of non-empty cells.
+        // class from the connector's input recovered only 35% of non-empty cells. And it is a regression
+        // onto the one-hot class, not a classification: the connector is linear and must *produce* a code,
+        // not just rank classes. After cross-entropy a least-squares map from these features onto the
+        // one-hot classes found 51% of held-out shape cells (its own head: 96%); after this loss 84%
+        // (95% after 8,000 steps), and the connector-only stitched model went from 54.5% to 64.5%
+        // (same steps, same reader).
         int scale = config.ScaleFactor;
         using var head = nn.Linear(config.VisionConfig.HiddenSize * scale * scale, PatchClasses);
         WeightInit.HfNormal(head, 0.02, s.Seed + 2);   // its own generator: the language parent may be training on another thread
         var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
         var parameters = vision.parameters().Concat(head.parameters()).ToList();
-        using var optimizer = optim.AdamW(parameters, 3e-3, weight_decay: 0.0);
+        using var optimizer = optim.AdamW(parameters, s.VisionLearningRate, weight_decay: 0.0);
         var order = Enumerable.Range(0, data.Count).ToArray();
         new Random((int)s.Seed).Shuffle(order);
         var bar = new ProgressBar("vision", s.VisionSteps);
@@ -180,12 +183,12 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         for (long step = 0; step < s.VisionSteps; step++)
         {
             using var scope = NewDisposeScope();
-            optimizer.ParamGroups.First().LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, 3e-3);
+            optimizer.ParamGroups.First().LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
             var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
             var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
             var logits = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
-            var loss = nn.functional.cross_entropy(logits, labels);
+            var loss = (logits - nn.functional.one_hot(labels, PatchClasses).to(logits.dtype)).pow(2).sum(-1).mean();
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
@@ -195,7 +198,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             bar.Report(step + 1, $"loss {value:F4}");
         }
         var seeing = SeeingAccuracy(vision, head, scale, new TinyWorldGenerator(s.Seed, stream: 8).Generate(200));
-        log($"smolvlm parent: vision tower {s.VisionSteps} steps of cell classification, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s; " +
+        log($"smolvlm parent: vision tower {s.VisionSteps} steps of the dense cell task, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s; " +
             "held-out cells right: " + string.Join(", ", seeing.Select(kv => $"{kv.Key} {kv.Value:P1}")));
         Stitcher.Save(parent, dir);
         File.WriteAllText(Path.Combine(dir, "seeing_accuracy.json"), JsonSerializer.Serialize(seeing, new JsonSerializerOptions { WriteIndented = true }));
