@@ -187,8 +187,8 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
             var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
             var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
-            var logits = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
-            var loss = (logits - nn.functional.one_hot(labels, PatchClasses).to(logits.dtype)).pow(2).sum(-1).mean();
+            var codes = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
+            var loss = (codes - nn.functional.one_hot(labels, PatchClasses).to(codes.dtype)).pow(2).sum(-1).mean();
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
