@@ -93,7 +93,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         int Cell(double x) => Math.Clamp((int)(x / cell), 0, perSide - 1);
     }
 
-    public void PretrainLanguage(string dir, IReadOnlyList<TinyWorldSample> train)
+    public void PretrainLanguage(string dir, IReadOnlyList<TinyWorldSample> train, CoreShare? cores = null)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
@@ -106,10 +106,10 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var options = new TrainOptions
         {
             Steps = s.LanguageSteps, GradAccum = 1, LearningRate = s.LanguageLearningRate, Schedule = "cosine", WarmupRatio = 0.03,
-            EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0,
+            EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0, ProgressLabel = "language",
         };
         var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
-        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)));
+        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (_, _) => cores?.Step());
         using var lm = vocabulary.Export(compact.lm, full);
         var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
         var sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));
@@ -154,7 +154,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         return (p.PixelValues, p.NumImages, CellClasses(scene, p.Rows, p.Cols).Select(l => (long)l).ToArray());
     }
 
-    public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train)
+    public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train, CoreShare? cores = null)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed + 1);
@@ -182,6 +182,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         double first = 0, last = 0;
         for (long step = 0; step < s.VisionSteps; step++)
         {
+            cores?.Step();
             using var scope = NewDisposeScope();
             optimizer.ParamGroups.First().LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace SmVL.Processing;
 
 /// <summary>
@@ -60,10 +62,10 @@ public static class ImageOrientation
         if (tiff.Length < 8) return null;
         bool little = tiff[0] == (byte)'I' && tiff[1] == (byte)'I';
         if (!little && !(tiff[0] == (byte)'M' && tiff[1] == (byte)'M')) return null;
-        int U16(int at) => at + 2 > tiff.Length ? -1 : little ? tiff[at] | (tiff[at + 1] << 8) : (tiff[at] << 8) | tiff[at + 1];
-        long U32(int at) => at + 4 > tiff.Length ? -1 : little
-            ? tiff[at] | (tiff[at + 1] << 8) | (tiff[at + 2] << 16) | ((long)tiff[at + 3] << 24)
-            : ((long)tiff[at] << 24) | (tiff[at + 1] << 16) | (tiff[at + 2] << 8) | tiff[at + 3];
+        int U16(int at) => at + 2 > tiff.Length ? -1
+            : little ? BinaryPrimitives.ReadUInt16LittleEndian(tiff.AsSpan(at)) : BinaryPrimitives.ReadUInt16BigEndian(tiff.AsSpan(at));
+        long U32(int at) => at + 4 > tiff.Length ? -1
+            : little ? BinaryPrimitives.ReadUInt32LittleEndian(tiff.AsSpan(at)) : BinaryPrimitives.ReadUInt32BigEndian(tiff.AsSpan(at));
         long ifd = U32(4);
         if (ifd < 8 || ifd + 2 > tiff.Length) return null;
         int entries = U16((int)ifd);

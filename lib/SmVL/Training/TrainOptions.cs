@@ -32,6 +32,8 @@ public sealed record TrainOptions
     [JsonPropertyName("save_every")] public int SaveEvery { get; init; } = 50;
     [JsonPropertyName("keep_last")] public int KeepLast { get; init; } = 2;
     [JsonIgnore] public bool Progress { get; init; } = true;
+    /// <summary>The progress bar's name (runs side by side share the line).</summary>
+    [JsonIgnore] public string ProgressLabel { get; init; } = "train";
 
     [JsonIgnore] public long Warmup => WarmupSteps ?? (long)Math.Ceiling(WarmupRatio * Steps);
     [JsonIgnore] public int EffectiveBatch => MicroBatch * GradAccum;

@@ -72,7 +72,7 @@ public sealed class Trainer
         }
         long stop = Math.Min(_o.Steps, maxSteps ?? long.MaxValue);
         using var metrics = new MetricsLog(_runDir, Step, tensorboard: Tensorboard);
-        var bar = _o.Progress ? new ProgressBar("train", stop, Step) : null;
+        var bar = _o.Progress ? new ProgressBar(_o.ProgressLabel, stop, Step) : null;
         var clock = Stopwatch.StartNew();
         double elapsedBefore = TrainState.ElapsedSeconds(_runDir, Step);
         _model.train();
