@@ -152,8 +152,8 @@ public sealed class TinyWorldRun
         // Parent data: its own random stream, so no parent ever saw a held-out image.
         List<TinyWorldSample>? data = null;
         List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(_s.Seed, stream: 7).Generate(Math.Max(_s.ParentImages, _s.LanguageScenes)).ToList();
-        // Side by side, sharing the cores; results do not depend on it (every random draw in them
-        // comes from its own seeded generator).
+        // Side by side, sharing the cores. Results do not depend on it: every random draw comes from a
+        // seeded generator, and a reader trained on one core throughout matched one that switched to two.
         var jobs = new List<Action<CoreShare>>();
         if (!File.Exists(Path.Combine(lm, "config.json"))) jobs.Add(cores => parents.PretrainLanguage(lm, Data().Take(_s.LanguageScenes).ToList(), cores));
         else _log($"qwen3 parent: cached at {lm}");
@@ -183,9 +183,9 @@ public sealed class TinyWorldRun
         var train = Load(processor, new CauldronReader(dataDir, "train"));
         var eval = Load(processor, new CauldronReader(dataDir, "eval"));
         var (vlmDir, lmDir) = Parents(processor);
-        // One after another on every core. Side by side, one core each, the five took as long (316 s vs
-        // 318 s): the full fine-tune and connector+head runs update the 151,936-row embedding, memory-bound
-        // work that wants both cores.
+        // One after another on every core. Side by side, one core each, a run with cached parents took as
+        // long (329 s vs 328 s): the full fine-tune and connector+head runs update the 151,936-row
+        // embedding, memory-bound work that wants both cores.
         var runs = new List<TinyRunResult>
         {
             TrainOne("stitched", vlmDir, lmDir, brokenWiring: false, FreezePolicy.ConnectorOnly, train, eval, processor),
