@@ -72,9 +72,9 @@ public static class TrainStepBench
             long textVocab = Math.Min(config.TextConfig.VocabSize, config.ImageTokenId);
             var ids = randint(0, textVocab, new long[] { 1, seq }, dtype: int64, generator: gen);
             ids[.., 1..(int)(1 + imageTokens)] = tensor((long)config.ImageTokenId);
-            var labels = ids.masked_fill(ids.eq(config.ImageTokenId), -100);
+            var labels = ids.masked_fill(ids.eq(Scalars.Of(config.ImageTokenId)), Scalars.IgnoreIndex);
             var v = config.VisionConfig;
-            var pixels = rand(new long[] { 1, tiles, v.NumChannels, v.ImageSize, v.ImageSize }, generator: gen) * 2 - 1;
+            var pixels = rand(new long[] { 1, tiles, v.NumChannels, v.ImageSize, v.ImageSize }, generator: gen).mul_(Scalars.Two).sub_(Scalars.One);
             var mask = ones(1, seq, dtype: int64);
             return new Batch(ids.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope(),
                              pixels.MoveToOuterDisposeScope());

@@ -15,7 +15,7 @@ public static class VisionBench
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
         var c = tower.Config;
-        var pixels = rand(tiles, c.NumChannels, c.ImageSize, c.ImageSize) * 2 - 1;
+        var pixels = rand(tiles, c.NumChannels, c.ImageSize, c.ImageSize).mul_(Scalars.Two).sub_(Scalars.One);
         double best = Ceilings.BestSeconds(() => tower.forward(pixels).Dispose(), repeats);
         double perTile = Flops.VisionForwardPerTile(c);
         double gflops = tiles * perTile / best / 1e9;

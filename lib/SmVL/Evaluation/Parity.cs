@@ -104,7 +104,7 @@ public static class Parity
     private static void AddRope(Qwen3Model model, Dictionary<string, Tensor> r, Dictionary<string, Tensor> outputs)
     {
         if (!r.TryGetValue("rope.cos", out var cosRef)) return;
-        var positions = arange(cosRef.shape[0]).unsqueeze(0);
+        var positions = Scalars.Arange(0, cosRef.shape[0]).unsqueeze(0);
         var (cos, sin) = model.Rope.Compute(positions);
         outputs["rope.inv_freq"] = model.Rope.InvFreq.clone();
         outputs["rope.cos"] = cos[0];

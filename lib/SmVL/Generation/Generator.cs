@@ -116,7 +116,7 @@ public static class Generator
         var ids = tensor(flat, prompts.Count, length, device: device);
         if (padding.All(p => p == 0)) return LastLogits(model, ids, null, cache, null, pixelValues);
         var mask = KeyMask(padding, length, device);
-        var positions = (mask.cumsum(1) - 1).masked_fill_(mask.eq(0), 1);    // HF: pads get position 1, never read
+        var positions = mask.cumsum(1).sub_(Scalars.One).masked_fill_(mask.eq(Scalars.Zero), Scalars.One);    // HF: pads get position 1, never read
         return LastLogits(model, ids, mask, cache, positions, pixelValues);
     }
 
@@ -130,7 +130,7 @@ public static class Generator
 
     /// <summary>(B, length) 1/0 key mask: 0 on each row's left padding.</summary>
     private static Tensor KeyMask(long[] padding, long length, Device device) =>
-        arange(length, device: device).unsqueeze(0).ge(tensor(padding, device: device).unsqueeze(1)).to(int64);
+        Scalars.Arange(0, length, device: device).unsqueeze(0).ge(tensor(padding, device: device).unsqueeze(1)).to(int64);
 
     /// <summary>
     /// Logits of the last position only (HF's logits_to_keep = 1): a 1k-token image prompt would

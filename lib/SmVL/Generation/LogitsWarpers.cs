@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SmVL.Generation;
@@ -14,11 +15,16 @@ public static class LogitsWarpers
     public static Tensor RepetitionPenalty(Tensor scores, Tensor seen, double penalty)
     {
         using var scope = NewDisposeScope();
-        var penalised = where(scores.lt(0), scores * penalty, scores / penalty);
+        using var by = penalty.ToScalar();
+        var penalised = where(scores.lt(Scalars.Zero), scores.mul(by), scores.div(by));
         return where(seen, penalised, scores).MoveToOuterDisposeScope();
     }
 
-    public static Tensor Temperature(Tensor scores, double temperature) => scores / temperature;
+    public static Tensor Temperature(Tensor scores, double temperature)
+    {
+        using var t = temperature.ToScalar();
+        return scores.div(t);
+    }
 
     /// <summary>HF TopKLogitsWarper: drop everything below the k-th largest score (ties with it stay).</summary>
     public static Tensor TopK(Tensor scores, int k)
@@ -26,7 +32,7 @@ public static class LogitsWarpers
         using var scope = NewDisposeScope();
         k = Math.Min(Math.Max(k, 1), (int)scores.shape[^1]);
         var kth = scores.topk(k).values.narrow(-1, k - 1, 1);
-        return scores.masked_fill(scores.lt(kth), double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(scores.lt(kth), Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -37,9 +43,11 @@ public static class LogitsWarpers
     {
         using var scope = NewDisposeScope();
         var (sorted, indices) = scores.sort(-1, descending: false);
-        var removeSorted = sorted.softmax(-1).cumsum(-1).le(1 - p);
-        removeSorted.narrow(-1, scores.shape[^1] - 1, 1).fill_(false);
+        using var tail = (1 - p).ToScalar();
+        using var keep = false.ToScalar();
+        var removeSorted = sorted.softmax(-1).cumsum(-1).le(tail);
+        removeSorted.narrow(-1, scores.shape[^1] - 1, 1).fill_(keep);
         var remove = removeSorted.scatter(-1, indices, removeSorted);
-        return scores.masked_fill(remove, double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(remove, Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 }

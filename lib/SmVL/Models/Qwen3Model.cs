@@ -40,7 +40,7 @@ public sealed class Qwen3Model : nn.Module
     {
         using var scope = NewDisposeScope();
         long B = inputsEmbeds.shape[0], T = inputsEmbeds.shape[1], past = cache?.SeqLen ?? 0;
-        positionIds ??= arange(past, past + T, device: inputsEmbeds.device).unsqueeze(0).expand(B, T);
+        positionIds ??= Scalars.Arange(past, past + T, device: inputsEmbeds.device).unsqueeze(0).expand(B, T);
         var (cos, sin) = _rope.Compute(positionIds);
         var mask = AttentionMask.Causal(attentionMask, B, T, past, inputsEmbeds.dtype, inputsEmbeds.device);
         var h = inputsEmbeds;

@@ -11,12 +11,12 @@ namespace SmVL.Models;
 public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
-    private readonly double _eps;
+    private readonly Scalar _eps;
 
     public RMSNorm(long size, double eps) : base(nameof(RMSNorm))
     {
         weight = new Parameter(ones(size));
-        _eps = eps;
+        _eps = Scalars.Of(eps);
         RegisterComponents();
     }
 
@@ -24,7 +24,7 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var xf = x.to(float32);
-        var normed = xf * rsqrt(xf.square().mean(new long[] { -1 }, keepdim: true) + _eps);
+        var normed = xf * rsqrt(xf.pow(Scalars.Two).mean(new long[] { -1 }, keepdim: true).add(_eps, Scalars.One));
         return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

@@ -14,7 +14,7 @@ public sealed class RotaryEmbedding : IDisposable
     public RotaryEmbedding(int headDim, double theta)
     {
         using var scope = NewDisposeScope();
-        var exponent = arange(0, headDim, 2, dtype: int64).to(float32) / headDim;
+        var exponent = Scalars.Arange(0, headDim, 2).to(float32).div(Scalars.Of(headDim));
         InvFreq = pow(tensor((float)theta), exponent).reciprocal().DetachFromDisposeScope();
     }
 
@@ -38,7 +38,7 @@ public sealed class RotaryEmbedding : IDisposable
         var rotated = cat(new[] { x2.neg(), x1 }, -1);
         var c = cos.unsqueeze(1).to(x.dtype);
         var s = sin.unsqueeze(1).to(x.dtype);
-        return (x * c + rotated * s).MoveToOuterDisposeScope();
+        return (x * c).add(rotated * s, Scalars.One).MoveToOuterDisposeScope();
     }
 
     public void Dispose() => InvFreq.Dispose();

@@ -49,10 +49,11 @@ public sealed class SmolVLMModel : nn.Module
     /// </summary>
     public static Tensor RealImages(Tensor pixelValues)
     {
+        using var scope = NewDisposeScope();
         var flat = pixelValues.dim() == 5 ? pixelValues.flatten(0, 1) : pixelValues;
-        var real = flat.ne(0).flatten(1).any(1);
+        var real = flat.ne(Scalars.Zero).flatten(1).any(1);
         if (!real.any().item<bool>()) real[0] = tensor(true);
-        return real.all().item<bool>() ? flat : flat[real];
+        return (real.all().item<bool>() ? flat : flat[real]).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -64,12 +65,12 @@ public sealed class SmolVLMModel : nn.Module
     public Tensor MergeImageFeatures(Tensor inputIds, Tensor inputsEmbeds, Tensor imageFeatures)
     {
         using var scope = NewDisposeScope();
-        var mask = inputIds.eq(MergerImageTokenId);                                       // (B, T)
+        var mask = inputIds.eq(Scalars.Of(MergerImageTokenId));                                     // (B, T)
         long found = mask.sum().item<long>(), available = imageFeatures.shape[0] * imageFeatures.shape[1];
         if (found > 0)
         {
             var perSample = mask.sum(1);
-            if (perSample.remainder(ImageSeqLen).ne(0).any().item<bool>())
+            if (perSample.remainder(Scalars.Of(ImageSeqLen)).ne(Scalars.Zero).any().item<bool>())
                 throw new ArgumentException($"image tokens per sample ({string.Join(", ", perSample.data<long>().ToArray())}) are not multiples of image_seq_len {ImageSeqLen}");
             if (found != available)
                 throw new ArgumentException($"{found} image-token positions but {imageFeatures.shape[0]} images × {imageFeatures.shape[1]} features = {available}");

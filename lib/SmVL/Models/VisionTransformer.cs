@@ -69,9 +69,9 @@ public sealed class VisionEmbeddings : nn.Module
         var patches = patch_embedding.forward(pixelValues).flatten(2).transpose(1, 2);   // (N, P, D)
         long N = patches.shape[0], P = patches.shape[1];
         var positionIds = patchAttentionMask is null
-            ? arange(P, device: pixelValues.device).unsqueeze(0).expand(N, P)
+            ? Scalars.Arange(0, P, device: pixelValues.device).unsqueeze(0).expand(N, P)
             : BucketedPositionIds(patchAttentionMask, P);
-        return (patches + position_embedding.forward(positionIds)).MoveToOuterDisposeScope();
+        return patches.add(position_embedding.forward(positionIds), Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -82,20 +82,29 @@ public sealed class VisionEmbeddings : nn.Module
     {
         long N = patchMask.shape[0];
         var ids = zeros(N, P, dtype: int64);
-        var boundaries = arange(1.0 / _perSide, 1.0, 1.0 / _perSide, dtype: float32);
+        var boundaries = Range(1.0 / _perSide, 1.0, 1.0 / _perSide);
         var mask = patchMask.cpu().to(@bool);
         for (long b = 0; b < N; b++)
         {
             var m = mask[b];
             long nh = m[.., 0].sum().item<long>(), nw = m[0].sum().item<long>();
-            var fh = arange(0.0, 1.0 - 1e-6, 1.0 / nh, dtype: float32);
-            var fw = arange(0.0, 1.0 - 1e-6, 1.0 / nw, dtype: float32);
+            var fh = Range(0.0, 1.0 - 1e-6, 1.0 / nh);
+            var fw = Range(0.0, 1.0 - 1e-6, 1.0 / nw);
             var bh = bucketize(fh, boundaries, right: true);
             var bw = bucketize(fw, boundaries, right: true);
-            var pos = (bh.unsqueeze(1) * _perSide + bw.unsqueeze(0)).flatten();
+            var pos = bh.unsqueeze(1).mul(Scalars.Of(_perSide)).add(bw.unsqueeze(0), Scalars.One).flatten();
             ids[b].masked_scatter_(m.reshape(-1), pos);
         }
         return ids.to(patchMask.device);
+    }
+
+    // float32 arange over doubles, as HF's torch.arange(start, end, step) on Python floats.
+    private static Tensor Range(double start, double stop, double step)
+    {
+        using var a = start.ToScalar();
+        using var b = stop.ToScalar();
+        using var c = step.ToScalar();
+        return arange(a, b, c, dtype: float32);
     }
 }
 
@@ -131,8 +140,8 @@ public sealed class VisionEncoderLayer : nn.Module
     public Tensor forward(Tensor x, Tensor? mask)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(layer_norm1.forward(x), mask);
-        return (h + mlp.forward(layer_norm2.forward(h))).MoveToOuterDisposeScope();
+        var h = x.add(self_attn.forward(layer_norm1.forward(x), mask), Scalars.One);
+        return h.add(mlp.forward(layer_norm2.forward(h)), Scalars.One).MoveToOuterDisposeScope();
     }
 }
 

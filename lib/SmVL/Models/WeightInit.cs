@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -13,12 +14,15 @@ public static class WeightInit
     public static void HfNormal(nn.Module model, double std = 0.02, long seed = 0)
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var s = std.ToScalar();
         var gen = new TorchSharp.torch.Generator((ulong)seed, CPU);
         foreach (var (name, p) in model.named_parameters())
         {
+            using var inner = NewDisposeScope();
             if (name.EndsWith("bias")) p.zero_();
-            else if (name.Contains("norm") && p.dim() == 1) p.fill_(1.0);
-            else if (p.dim() >= 2) p.copy_(randn(p.shape, generator: gen) * std);
+            else if (name.Contains("norm") && p.dim() == 1) p.fill_(Scalars.One);
+            else if (p.dim() >= 2) p.copy_(randn(p.shape, generator: gen).mul_(s));
         }
     }
 }

@@ -37,8 +37,8 @@ public sealed class CompactVocabulary
     /// <summary>The batch in compact ids (−100 labels stay).</summary>
     public Batch Map(Batch b)
     {
-        var labels = b.Labels.ne(-100);
-        return new Batch(_table[b.InputIds], b.AttentionMask, where(labels, _table[b.Labels.clamp_min(0)], b.Labels), b.PixelValues);
+        var labels = b.Labels.ne(Scalars.IgnoreIndex);
+        return new Batch(_table[b.InputIds], b.AttentionMask, where(labels, _table[b.Labels.clamp_min(Scalars.Zero)], b.Labels), b.PixelValues);
     }
 
     /// <summary>Batches of <paramref name="source"/> in compact ids.</summary>
@@ -91,7 +91,7 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
 
     public int NumLayers => lm.NumLayers;
     public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => lm.Hidden(inputIds, pixelValues, attentionMask);
-    public Tensor Logits(Tensor hidden) => lm.Logits(hidden) + _restOffset;
+    public Tensor Logits(Tensor hidden) => lm.Logits(hidden).add(_restOffset, Scalars.One);
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>
-        ((ICausalLM)lm).Forward(inputIds, attentionMask, cache, positionIds, pixelValues) + _restOffset;
+        ((ICausalLM)lm).Forward(inputIds, attentionMask, cache, positionIds, pixelValues).add(_restOffset, Scalars.One);
 }

@@ -234,7 +234,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         using var scope = NewDisposeScope();
         using var b = train.Get(0);
         var tiles = b.PixelValues!.flatten(0, 1);
-        return tiles[tiles.ne(0).flatten(1).any(1)].MoveToOuterDisposeScope();
+        return tiles[tiles.ne(Scalars.Zero).flatten(1).any(1)].MoveToOuterDisposeScope();
     }
 
     public void Dispose() => Model?.Dispose();

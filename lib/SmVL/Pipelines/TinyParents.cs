@@ -174,8 +174,9 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         using var head = nn.Linear(config.VisionConfig.HiddenSize * scale * scale, PatchClasses);
         WeightInit.HfNormal(head, 0.02, s.Seed + 2);   // its own generator: the language parent may be training on another thread
         var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
-        var parameters = vision.parameters().Concat(head.parameters()).ToList();
-        using var optimizer = optim.AdamW(parameters, s.VisionLearningRate, weight_decay: 0.0);
+        var parameters = vision.named_parameters().Select(np => ("vision." + np.name, np.parameter))
+            .Concat(head.named_parameters().Select(np => ("head." + np.name, np.parameter))).ToList();
+        using var optimizer = new AdamW(parameters, s.VisionLearningRate, weightDecay: 0.0);
         var order = Enumerable.Range(0, data.Count).ToArray();
         new Random((int)s.Seed).Shuffle(order);
         var bar = new ProgressBar("vision", s.VisionSteps);
@@ -184,15 +185,16 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         {
             cores?.Step();
             using var scope = NewDisposeScope();
-            optimizer.ParamGroups.First().LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
+            optimizer.LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
             var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
             var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
             var codes = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
-            var loss = (codes - nn.functional.one_hot(labels, PatchClasses).to(codes.dtype)).pow(2).sum(-1).mean();
-            optimizer.zero_grad();
+            var error = codes - nn.functional.one_hot(labels, PatchClasses).to(codes.dtype);
+            var loss = error.pow(Scalars.Two).sum(-1).mean();
+            optimizer.ZeroGrad();
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
             double value = loss.item<float>();
             if (step == 0) first = value;
             last = 0.95 * (step == 0 ? value : last) + 0.05 * value;

@@ -59,7 +59,7 @@ public static class Probes
     {
         using var scope = NewDisposeScope();
         int n = side * side;
-        var ids = arange(n, dtype: float32).reshape(1, n, 1);
+        var ids = Scalars.Arange(0, n, dtype: float32).reshape(1, n, 1);
         var shuffled = PixelShuffleConnector.PixelShuffle(ids, scale);   // (1, n/s², s²): patch ids per output token
         var data = shuffled.squeeze(0).to(int32).data<int>().ToArray();
         int perToken = scale * scale;
@@ -73,7 +73,7 @@ public static class Probes
     {
         using var scope = NewDisposeScope();
         int n = side * side;
-        var ids = arange(n, dtype: float32).reshape(1, n, 1);
+        var ids = Scalars.Arange(0, n, dtype: float32).reshape(1, n, 1);
         var data = PixelShuffleConnector.PixelShuffle(ids, scale).squeeze(0).to(int32).data<int>().ToArray();
         int perToken = scale * scale;
         var slot = new int[n];

@@ -47,19 +47,23 @@ public static class ConnectorInit
         var w = connector.modality_projection.proj.weight!;
         var gen = new torch.Generator((ulong)seed, CPU);
         long fanIn = w.shape[1];
+        using var width = (2.0 / Math.Sqrt(fanIn)).ToScalar();
+        using var bound = (1.0 / Math.Sqrt(fanIn)).ToScalar();
+        using var std = 0.02.ToScalar();
         var fresh = kind switch
         {
-            ConnectorInitKind.PyTorchDefault => rand(w.shape, generator: gen) * (2.0 / Math.Sqrt(fanIn)) - 1.0 / Math.Sqrt(fanIn),
-            _ => randn(w.shape, generator: gen) * 0.02,
+            ConnectorInitKind.PyTorchDefault => rand(w.shape, generator: gen).mul_(width).sub_(bound),
+            _ => randn(w.shape, generator: gen).mul_(std),
         };
         w.copy_(fresh);
         if (kind == ConnectorInitKind.MatchEmbeddingNorm)
         {
             if (embeddingWeight is null || sampleVisionHidden is null)
                 throw new ArgumentException("MatchEmbeddingNorm needs the embedding weight and sample vision features");
-            double target = embeddingWeight.to(float32).square().sum(-1).sqrt().mean().item<float>();
-            double actual = connector.forward(sampleVisionHidden.to(w.dtype)).to(float32).square().sum(-1).sqrt().mean().item<float>();
-            w.mul_(target / actual);
+            double target = embeddingWeight.to(float32).pow(Scalars.Two).sum(-1).sqrt().mean().item<float>();
+            double actual = connector.forward(sampleVisionHidden.to(w.dtype)).to(float32).pow(Scalars.Two).sum(-1).sqrt().mean().item<float>();
+            using var ratio = (target / actual).ToScalar();
+            w.mul_(ratio);
         }
     }
 }

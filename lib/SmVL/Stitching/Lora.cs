@@ -83,7 +83,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             // kaiming_uniform_(a=√5) on (r, in): bound = √(6 / ((1 + 5) · in)) = 1/√in.
             double bound = 1.0 / Math.Sqrt(inF);
             using var u = rand(new[] { (long)o.Rank, inF }, dtype: float32, generator: generator);
-            using var a = u * (2 * bound) - bound;
+            using var width = (2 * bound).ToScalar();
+            using var low = bound.ToScalar();
+            using var a = u.mul(width).sub_(low);
             lora_A.weight!.copy_(a);
             lora_B.weight!.zero_();
         }
@@ -97,14 +99,14 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(x, weight, bias);
         var d = lora_dropout is null ? x : lora_dropout.forward(x);
         var update = lora_B.forward(lora_A.forward(d));
-        return y.add(update, alpha: _scaling).MoveToOuterDisposeScope();
+        return y.add(update, alpha: Scalars.Of(_scaling)).MoveToOuterDisposeScope();
     }
 
     /// <summary>ΔW = (alpha/r) · B·A, (out × in), computed in float32 then cast to the weight's dtype.</summary>
     public Tensor Delta()
     {
         using var scope = NewDisposeScope();
-        var d = lora_B.weight!.detach().to(float32).matmul(lora_A.weight!.detach().to(float32)) * _scaling;
+        var d = lora_B.weight!.detach().to(float32).matmul(lora_A.weight!.detach().to(float32)).mul(Scalars.Of(_scaling));
         return d.to(weight.dtype).MoveToOuterDisposeScope();
     }
 
@@ -115,7 +117,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using (no_grad())
         using (var scope = NewDisposeScope())
         {
-            var merged = weight.detach().to(float32) + Delta().to(float32);
+            var merged = weight.detach().to(float32).add(Delta().to(float32), Scalars.One);
             lin.weight!.copy_(merged.to(weight.dtype));
             if (bias is not null) lin.bias!.copy_(bias);
         }

@@ -10,7 +10,14 @@ namespace SmVL.Training;
 public sealed record Batch(Tensor InputIds, Tensor AttentionMask, Tensor Labels, Tensor? PixelValues) : IDisposable
 {
     /// <summary>Tokens that carry loss after the shift (HF's num_items_in_batch contribution).</summary>
-    public long LabelledTokens => Labels[.., 1..].ne(-100).sum().item<long>();
+    public long LabelledTokens
+    {
+        get
+        {
+            using var scope = NewDisposeScope();
+            return Labels[.., 1..].ne(Scalars.IgnoreIndex).sum().item<long>();
+        }
+    }
 
     public Batch To(Device device) => new(InputIds.to(device), AttentionMask.to(device), Labels.to(device), PixelValues?.to(device));
 

@@ -17,7 +17,7 @@ public static class CausalLMLoss
         var hidden = model.Hidden(b.InputIds, b.PixelValues, b.AttentionMask);          // (B, T, H)
         var h = hidden[.., ..^1];
         var y = b.Labels[.., 1..];
-        var keep = y.ne(-100);
+        var keep = y.ne(Scalars.IgnoreIndex);
         var logits = model.Logits(h[keep]).to(float32);                                 // (N, vocab)
         var loss = nn.functional.cross_entropy(logits, y[keep], reduction: nn.Reduction.Sum);
         return loss.MoveToOuterDisposeScope();

@@ -8,7 +8,7 @@ namespace SmVL.Training;
 
 /// <summary>
 /// Checkpoints of a run: `checkpoints/step_000050/` with the trainable parameters
-/// (`trainable.safetensors`), the optimizer state (`optimizer.bin`) and `state.json` (step, wall
+/// (`trainable.safetensors`), the optimizer state (`optimizer.safetensors`) and `state.json` (step, wall
 /// time). Written to a temp directory and renamed into place, so an interruption never leaves a
 /// half-written checkpoint; the last K are kept. No random numbers are drawn during training
 /// (no dropout; data is indexed by step), so the step is the whole data/RNG position. LoRA dropout
@@ -19,13 +19,13 @@ public static class TrainState
     public static string Dir(string runDir) => Path.Combine(runDir, "checkpoints");
 
     public static void Save(string runDir, long step, IReadOnlyList<(string name, Parameter p)> trainable,
-                            OptimizerHelper optimizer, int keepLast, double elapsedSeconds)
+                            AdamW optimizer, int keepLast, double elapsedSeconds)
     {
         string root = Dir(runDir), final = Path.Combine(root, $"step_{step:D6}"), tmp = final + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);
         Safetensors.Save(Path.Combine(tmp, "trainable.safetensors"), trainable.Select(t => new KeyValuePair<string, Tensor>(t.name, t.p)));
-        optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
+        optimizer.Save(Path.Combine(tmp, "optimizer.safetensors"));
         File.WriteAllText(Path.Combine(tmp, "state.json"), new JsonObject { ["step"] = step, ["elapsed_s"] = elapsedSeconds }.ToJsonString());
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
@@ -39,7 +39,7 @@ public static class TrainState
             : Enumerable.Empty<string>();
 
     /// <summary>Restore the latest checkpoint into model + optimizer; returns its step (0 if none).</summary>
-    public static long TryResume(string runDir, nn.Module model, OptimizerHelper optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
+    public static long TryResume(string runDir, nn.Module model, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
     {
         var latest = Completed(runDir).LastOrDefault();
         if (latest is null) return 0;
@@ -51,7 +51,7 @@ public static class TrainState
                 p.copy_(t);
             }
         foreach (var t in saved.Values) t.Dispose();
-        optimizer.load_state_dict(Path.Combine(latest, "optimizer.bin"));
+        optimizer.Load(Path.Combine(latest, "optimizer.safetensors"));
         return JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!["step"]!.GetValue<long>();
     }
 

@@ -29,7 +29,7 @@ public sealed class Trainer
     private readonly TrainOptions _o;
     private readonly string _runDir;
     private readonly List<(string name, Parameter p)> _trainable;
-    private readonly OptimizerHelper _optimizer;
+    private readonly AdamW _optimizer;
     private readonly Func<long, double> _lr;
 
     public long Step { get; private set; }
@@ -42,18 +42,17 @@ public sealed class Trainer
         _lm = model as ICausalLM ?? throw new ArgumentException($"{model.GetType().Name} is not an ICausalLM");
         _trainable = model.named_parameters().Where(np => np.parameter.requires_grad).Select(np => (np.name, np.parameter)).ToList();
         if (_trainable.Count == 0) throw new InvalidOperationException("no trainable parameters: apply a freeze policy that leaves something to train");
-        _optimizer = optim.AdamW(_trainable.Select(t => t.p), options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
+        _optimizer = new AdamW(_trainable, options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
         _lr = Schedules.Create(options.Schedule, options.Warmup, options.Steps, options.LearningRate);
     }
 
     public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.name).ToList();
 
     /// <summary>Parameters the optimizer holds state for (must equal the trainable count: frozen ones get none).</summary>
-    public int OptimizerStateCount => _optimizer.state_dict().State.Count;
+    public int OptimizerStateCount => _optimizer.StateCount;
 
-    /// <summary>Bytes the optimizer holds (AdamW: exp_avg and exp_avg_sq, plus max_exp_avg_sq with amsgrad).</summary>
-    public long OptimizerStateBytes => _optimizer.state_dict().State.OfType<AdamW.State>()
-        .Sum(s => new[] { s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq }.Sum(t => t is null || t.IsInvalid ? 0 : t.NumberOfElements * t.ElementSize));
+    /// <summary>Bytes the optimizer holds (AdamW: exp_avg and exp_avg_sq).</summary>
+    public long OptimizerStateBytes => _optimizer.StateBytes;
 
     /// <summary>
     /// Train until <see cref="TrainOptions.Steps"/> (or <paramref name="maxSteps"/>). With
@@ -114,7 +113,7 @@ public sealed class Trainer
     {
         var t0 = Stopwatch.GetTimestamp();
         double lr = _lr(Step);
-        foreach (var g in _optimizer.ParamGroups) g.LearningRate = lr;
+        _optimizer.LearningRate = lr;
         using var scope = NewDisposeScope();
         long count = 0, tokens = 0, samples = 0;
         double lossSum = 0;
@@ -134,8 +133,9 @@ public sealed class Trainer
         if (!double.IsFinite(lossValue))
             throw new TrainingDivergedException($"step {Step + 1}: loss {lossValue}; the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
         using (no_grad())
+        using (var labelled = Math.Max(1L, count).ToScalar())
             foreach (var (_, p) in _trainable)
-                if (p.grad is { } g) g.div_(Math.Max(1, count));
+                if (p.grad is { } g) g.div_(labelled);
         foreach (var (module, norm) in ModuleGradNorms()) row["grad_norm_" + module] = norm;
         double total = _o.ClipNorm > 0
             ? nn.utils.clip_grad_norm_(_trainable.Select(t => t.p), _o.ClipNorm)
@@ -143,8 +143,8 @@ public sealed class Trainer
         row["grad_norm"] = total;
         if (!double.IsFinite(total))
             throw new TrainingDivergedException($"step {Step + 1}: grad norm {total} (loss {lossValue}); the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
-        _optimizer.step();
-        _optimizer.zero_grad();
+        _optimizer.Step();
+        _optimizer.ZeroGrad();
         double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         row["tokens"] = tokens;
         row["samples_per_s"] = samples / seconds;
@@ -163,7 +163,7 @@ public sealed class Trainer
     {
         if (grad is null) return 0;
         using var scope = NewDisposeScope();
-        return grad.to(float64).square().sum().item<double>();
+        return grad.to(float64).pow(Scalars.Two).sum().item<double>();
     }
 
     /// <summary>Token-weighted mean loss over the first <paramref name="batches"/> eval batches.</summary>
