@@ -1,4 +1,5 @@
 using SmVL.Pipelines;
+using TorchSharp;
 using Xunit;
 
 namespace SmVL.Tests.Pipelines;
@@ -6,33 +7,53 @@ namespace SmVL.Tests.Pipelines;
 public class CoreShareTests
 {
     [Fact]
-    public void A_finished_job_hands_its_cores_to_the_one_still_running()
+    public void EachJobHasItsShareAndTheTakerGetsEveryCoreOnlyAfterTheOthersFinished()
     {
-        int first = 0, later = 0;
-        using var started = new ManualResetEventSlim();
-        CoreShare.Run(new Action<CoreShare>[]
+        var seen = new Dictionary<string, List<(long step, int threads, int torchThreads)>> { ["taker"] = new(), ["other"] = new() };
+        bool otherDone = false, takerSawOtherDone = false;
+        CoreShare.Run(new CoreShare.Job[]
         {
-            _ => started.Wait(TimeSpan.FromSeconds(10)),   // ends only once the other has taken its first share
-            share =>
+            new("taker", share =>
             {
-                first = share.Threads;
-                started.Set();
-                SpinWait.SpinUntil(() => { share.Step(); return share.Threads == 2; }, TimeSpan.FromSeconds(10));
-                later = share.Threads;
-            },
-        }, cores: 2);
-        Assert.Equal(1, first);
-        Assert.Equal(2, later);
+                for (long step = 0; step < 6; step++)
+                {
+                    share.Step(step);
+                    if (step == 3) takerSawOtherDone = Volatile.Read(ref otherDone);
+                    seen["taker"].Add((step, share.Threads, torch.get_num_threads()));
+                }
+            }, TakeAllCoresFrom: 3),
+            new("other", share =>
+            {
+                Thread.Sleep(300);   // finishes well after the taker reached step 3, which must wait for it
+                for (long step = 0; step < 3; step++) { share.Step(step); seen["other"].Add((step, share.Threads, torch.get_num_threads())); }
+                Volatile.Write(ref otherDone, true);
+            }),
+        }, cores: 4, shares: 2);
+        Assert.Equal(new[] { 2, 2, 2, 4, 4, 4 }, seen["taker"].Select(s => s.threads));
+        Assert.Equal(seen["taker"].Select(s => s.threads), seen["taker"].Select(s => s.torchThreads));
+        Assert.All(seen["other"], s => Assert.Equal((2, 2), (s.threads, s.torchThreads)));
+        Assert.True(takerSawOtherDone, "the taker took every core before the other job had finished");
     }
 
     [Fact]
-    public void A_failing_job_fails_the_run_with_its_own_exception()
+    public void AJobAloneKeepsTheScheduleItHasBesideTheOther()
     {
-        var e = Assert.Throws<InvalidDataException>(() => CoreShare.Run(new Action<CoreShare>[]
+        var threads = new List<int>();
+        CoreShare.Run(new CoreShare.Job[]
         {
-            _ => throw new InvalidDataException("bad parent data"),
-            _ => { },
-        }, cores: 2));
+            new("taker", share => { for (long step = 0; step < 4; step++) { share.Step(step); threads.Add(torch.get_num_threads()); } }, TakeAllCoresFrom: 2),
+        }, cores: 4, shares: 2);
+        Assert.Equal(new[] { 2, 2, 4, 4 }, threads);
+    }
+
+    [Fact]
+    public void AFailingJobFailsTheRunWithItsOwnExceptionAndReleasesTheWaitingOne()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => CoreShare.Run(new CoreShare.Job[]
+        {
+            new("bad", _ => throw new InvalidDataException("bad parent data")),
+            new("taker", share => { for (long step = 0; step < 4; step++) share.Step(step); }, TakeAllCoresFrom: 1),
+        }, cores: 2, shares: 2));
         Assert.Equal("bad parent data", e.Message);
     }
 }

@@ -137,6 +137,24 @@ public class TrainerTests(ITestOutputHelper log)
         Assert.All(counts.Skip(1), c => Assert.Equal(counts[1], c));
     }
 
+    /// <summary>
+    /// A tensor that no dispose scope holds is freed by the finalizer thread whenever a GC finds it,
+    /// possibly while libtorch still reads it: steady-state training steps (with checkpoints and eval)
+    /// must leave no tensor behind outside a scope.
+    /// </summary>
+    [Fact]
+    public void TrainingStepsLeaveNoTensorToTheFinalizer()
+    {
+        var model = StitchKit.Stitched();
+        var stats = DisposeScopeManager.Statistics;
+        var outside = new Dictionary<long, long>();
+        NewTrainer(model, StitchKit.Options(8, accum: 2) with { SaveEvery = 2, EvalEvery = 2, EvalBatches = 1 }, Fixtures.TempDir())
+            .Run(new StitchKit.Source(), eval: new StitchKit.Source(seed: 99),
+                 onStep: (step, _) => outside[step] = stats.CreatedOutsideScopeCount - stats.DisposedOutsideScopeCount);
+        log.WriteLine($"live tensors made outside a scope after steps 2..8: {string.Join(", ", outside.Where(kv => kv.Key >= 2).Select(kv => kv.Value))}");
+        Assert.Equal(outside[2], outside[8]);
+    }
+
     [Fact]
     public void FrozenParametersHaveNoGradientAndNoOptimizerState()
     {

@@ -1,56 +1,85 @@
+using System.Runtime.ExceptionServices;
 using TorchSharp;
 
 namespace SmVL.Pipelines;
 
 /// <summary>
-/// Jobs that train at once share the cores: each takes cores / (jobs running), so when one
-/// finishes the others pick up its cores at their next step. The tiny world's small matrices keep
-/// one core busy but gain little from a second (the reader: 12.3 it/s on one core, 17.4 on two),
-/// so side by side jobs finish sooner than one after another, and the last one ends on every core.
-/// libtorch's thread count belongs to the calling OS thread (OpenMP and MKL settings), so each job
-/// sets its own, from its own thread, in <see cref="Step"/>.
+/// Training jobs side by side, each on its own thread with a fixed share of the cores (cores /
+/// shares, the planned number of jobs, whether or not all of them run this time). A job's thread
+/// count at every step depends on the core count alone, never on timing or on which jobs were
+/// cached: libtorch's float summation order, and so the trained weights, depends on it. One job may
+/// take every core from a given step on: it waits there for the others to finish. With one core,
+/// or one job, the jobs run one after another. Running two TorchSharp loops in one process is
+/// safe because SmVL never leaves a Scalar or a tensor to the finalizer mid-call
+/// (tests/Infrastructure: ImplicitScalarGuardTests, FinalizerStressTests).
 /// </summary>
 public sealed class CoreShare
 {
+    /// <summary>A job, and the step from which it takes every core (null: its share throughout).</summary>
+    public sealed record Job(string Name, Action<CoreShare> Run, long? TakeAllCoresFrom = null);
+
+    private readonly Job _job;
     private readonly int _cores;
-    private int _running;
-    private readonly ThreadLocal<int> _threads = new();
+    private readonly Func<bool>? _waitForOthers;   // null when running alone
 
-    private CoreShare(int cores, int jobs) { _cores = cores; _running = jobs; }
-
-    /// <summary>The threads this job's thread took at its last <see cref="Step"/> (0 before its first).</summary>
-    public int Threads => _threads.Value;
-
-    /// <summary>Runs the jobs at once and returns when all have finished (the first failure is rethrown).</summary>
-    public static void Run(IReadOnlyList<Action<CoreShare>> jobs, int? cores = null)
+    private CoreShare(Job job, int threads, int cores, Func<bool>? waitForOthers)
     {
-        int all = cores ?? torch.get_num_threads();
-        var share = new CoreShare(all, jobs.Count);
-        try
-        {
-            Parallel.ForEach(jobs, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs.Count) }, job =>
-            {
-                try { share.Step(); job(share); }
-                finally
-                {
-                    Interlocked.Decrement(ref share._running);
-                    torch.set_num_threads(all);   // the pool thread goes back with every core
-                }
-            });
-        }
-        catch (AggregateException e)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
-        finally { share._threads.Dispose(); }
+        _job = job; Threads = threads; _cores = cores; _waitForOthers = waitForOthers;
     }
 
-    /// <summary>Called by a job between its steps: takes its share of the cores as they are now.</summary>
-    public void Step()
+    /// <summary>The libtorch threads this job uses now.</summary>
+    public int Threads { get; private set; }
+
+    /// <summary>Runs the jobs and returns when all have finished (the first failure is rethrown).</summary>
+    public static void Run(IReadOnlyList<Job> jobs, int cores, int shares)
     {
-        int threads = Math.Max(1, _cores / Math.Max(1, Volatile.Read(ref _running)));
-        if (threads == _threads.Value) return;
-        torch.set_num_threads(threads);
-        _threads.Value = threads;
+        int all = Math.Max(1, cores), share = Math.Max(1, all / Math.Max(1, shares));
+        if (jobs.Count(j => j.TakeAllCoresFrom is not null) > 1)
+            throw new ArgumentException("at most one job may take every core: two would wait for each other");
+        int restore = torch.get_num_threads();
+        try
+        {
+            if (all < 2 || jobs.Count < 2)
+            {
+                foreach (var job in jobs) RunOn(new CoreShare(job, share, all, null));
+                return;
+            }
+            var done = jobs.Select(_ => new ManualResetEventSlim()).ToArray();
+            var failures = new Exception?[jobs.Count];
+            var threads = jobs.Select((job, i) => new Thread(() =>
+            {
+                // Waiting for the others: true when all of them succeeded.
+                bool Others()
+                {
+                    for (int k = 0; k < jobs.Count; k++) if (k != i) done[k].Wait();
+                    return failures.Where((_, k) => k != i).All(f => f is null);
+                }
+                try { RunOn(new CoreShare(job, share, all, Others)); }
+                catch (Exception e) { failures[i] = e; }
+                finally { done[i].Set(); }
+            }) { Name = job.Name, IsBackground = true }).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            // The job that gave up because another failed reports that one's exception.
+            if (failures.FirstOrDefault(f => f is not null and not OperationCanceledException) is { } first)
+                ExceptionDispatchInfo.Capture(first).Throw();
+        }
+        finally { torch.set_num_threads(restore); }
+    }
+
+    private static void RunOn(CoreShare share)
+    {
+        torch.set_num_threads(share.Threads);   // per OS thread (OpenMP / MKL settings)
+        share._job.Run(share);
+    }
+
+    /// <summary>Called by a job before its step <paramref name="step"/> (0-based).</summary>
+    public void Step(long step)
+    {
+        if (_job.TakeAllCoresFrom is not { } from || step < from || Threads == _cores) return;
+        if (_waitForOthers is not null && !_waitForOthers())
+            throw new OperationCanceledException($"{_job.Name}: another job failed");
+        Threads = _cores;
+        torch.set_num_threads(_cores);
     }
 }

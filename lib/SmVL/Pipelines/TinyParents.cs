@@ -109,7 +109,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0, ProgressLabel = "language",
         };
         var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
-        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (_, _) => cores?.Step());
+        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (step, _) => cores?.Step(step));
         using var lm = vocabulary.Export(compact.lm, full);
         var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
         var sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));
@@ -183,7 +183,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         double first = 0, last = 0;
         for (long step = 0; step < s.VisionSteps; step++)
         {
-            cores?.Step();
+            cores?.Step(step);
             using var scope = NewDisposeScope();
             optimizer.LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
             var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();

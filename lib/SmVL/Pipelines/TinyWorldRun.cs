@@ -69,6 +69,12 @@ public sealed record TinySettings
     /// 8,000 take 292 s beside the Qwen3 parent, which then trains on both cores.
     /// </summary>
     public long VisionSteps { get; init; } = 8000;
+    /// <summary>
+    /// Each parent trains on half the cores; the Qwen3 parent takes every core from this step on, once
+    /// the tower has finished (it waits for it there). A fixed step, not "when the tower is done", so
+    /// the reader's thread count at each step, and with it its weights, never depends on timing.
+    /// </summary>
+    public long LanguageAllCoresFrom { get; init; } = 3500;
     public double VisionLearningRate { get; init; } = 3e-3;
     public int ParentBatch { get; init; } = 32;
 
@@ -78,13 +84,17 @@ public sealed record TinySettings
     /// </summary>
     public static TinySettings Quick => new()
     {
-        TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageLearningRate = 3e-3,
+        TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageAllCoresFrom = 800, LanguageLearningRate = 3e-3,
         VisionSteps = 2000, VisionLearningRate = 1e-2, ParentBatch = 32,
     };
 
-    /// <summary>What each cached parent depends on (the version part changes when the recipe does).</summary>
-    public string LanguageParentKey => $"v5-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}-s{Seed}";
-    public string VisionParentKey => $"v5-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}";
+    /// <summary>What each cached parent depends on (the version part changes when the recipe does).
+    /// The core count is part of both: it sets the parents' thread counts, and so their float summation order.</summary>
+    public string LanguageParentKey => $"v6-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}-a{LanguageAllCoresFrom}";
+    public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}";
+
+    /// <summary>The cores the parents share: libtorch's thread count when the run starts.</summary>
+    public int Cores { get; init; } = torch.get_num_threads();
 
     /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
     public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
@@ -152,15 +162,16 @@ public sealed class TinyWorldRun
         // Parent data: its own random stream, so no parent ever saw a held-out image.
         List<TinyWorldSample>? data = null;
         List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(_s.Seed, stream: 7).Generate(Math.Max(_s.ParentImages, _s.LanguageScenes)).ToList();
-        // Side by side, sharing the cores. Results do not depend on it: every random draw comes from a
-        // seeded generator, and a reader trained on one core throughout matched one that switched to two.
-        var jobs = new List<Action<CoreShare>>();
-        if (!File.Exists(Path.Combine(lm, "config.json"))) jobs.Add(cores => parents.PretrainLanguage(lm, Data().Take(_s.LanguageScenes).ToList(), cores));
+        // Side by side, half the cores each; the same thread schedule whether or not the other parent is cached.
+        var jobs = new List<CoreShare.Job>();
+        if (!File.Exists(Path.Combine(lm, "config.json")))
+            jobs.Add(new("language", cores => parents.PretrainLanguage(lm, Data().Take(_s.LanguageScenes).ToList(), cores), _s.LanguageAllCoresFrom));
         else _log($"qwen3 parent: cached at {lm}");
-        if (!File.Exists(Path.Combine(vlm, "config.json"))) jobs.Add(cores => parents.PretrainVision(vlm, Data().Take(_s.ParentImages).ToList(), cores));
+        if (!File.Exists(Path.Combine(vlm, "config.json")))
+            jobs.Add(new("vision", cores => parents.PretrainVision(vlm, Data().Take(_s.ParentImages).ToList(), cores)));
         else _log($"smolvlm parent: cached at {vlm}");
         if (jobs.Count == 2) Data();   // built once here: the lazy list is not safe to build from two threads
-        CoreShare.Run(jobs);
+        CoreShare.Run(jobs, _s.Cores, shares: 2);
         return (vlm, lm);
     }
 
