@@ -1,3 +1,5 @@
+using System.CommandLine;
+
 namespace SmVL.Experiments;
 
 /// <summary>One CLI verb (one file per verb under Verbs/).</summary>
@@ -5,7 +7,10 @@ public interface IVerb
 {
     string Name { get; }
     string Summary { get; }
-    Task<int> RunAsync(Args args);
+    /// <summary>Everything the verb accepts (<see cref="Opt"/>); anything else is a usage error.</summary>
+    IReadOnlyList<Symbol> Options { get; }
+    /// <param name="cancel">set by Ctrl+C / SIGTERM: long work stops at its next safe point</param>
+    Task<int> RunAsync(Args args, CancellationToken cancel);
 }
 
 /// <summary>A usage error: printed without a stack trace, exit code 2.</summary>

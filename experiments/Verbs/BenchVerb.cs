@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Benchmarks;
 
 namespace SmVL.Experiments.Verbs;
@@ -13,21 +14,32 @@ public sealed class BenchVerb : IVerb
     public string Name => "bench";
     public string Summary => "measure training/decoding speed at full size against this machine's matmul and bandwidth ceilings";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("out", "the report (JSON)", required: true),
+        Opt.Flag("quick", "the same machinery on a toy model, in seconds"),
+        Opt.Int("steps", "timed steps per training shape", min: 1),
+        Opt.Text("contexts", "decode context lengths, comma-separated (e.g. 128,512,2048)"),
+        Opt.Int("decode-tokens", "tokens decoded per context", min: 1),
+        Opt.Int("matmul-size", "matrix size of the matmul ceiling probe", min: 1),
+        Opt.Number("gpu-tflops", "a GPU's peak TFLOP/s, for the extrapolated step time", above: 0),
+        Opt.Number("gpu-mfu", "the fraction of that peak a GPU step would reach", above: 0, max: 1),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string outPath = args.Require("out");
         var s = args.Flag("quick") ? BenchSettings.Quick : BenchSettings.Full;
         if (args.Has("steps"))
         {
-            int steps = Positive(args.Int("steps", 1), "steps");
+            int steps = args.Int("steps", 1);
             s = s with { TrainShapes = s.TrainShapes.Select(t => t with { Steps = steps }).ToList() };
         }
-        if (args.Has("decode-tokens")) s = s with { DecodeTokens = Positive(args.Int("decode-tokens", s.DecodeTokens), "decode-tokens") };
-        if (args.Has("matmul-size")) s = s with { MatmulSize = Positive(args.Int("matmul-size", s.MatmulSize), "matmul-size") };
+        if (args.Has("decode-tokens")) s = s with { DecodeTokens = args.Int("decode-tokens", s.DecodeTokens) };
+        if (args.Has("matmul-size")) s = s with { MatmulSize = args.Int("matmul-size", s.MatmulSize) };
         if (args.Get("contexts") is { } list) s = s with { DecodeContexts = Contexts(list) };
         if (args.Has("gpu-tflops")) s = s with { GpuPeakTflops = args.Double("gpu-tflops", s.GpuPeakTflops), GpuName = $"GPU at {args.Double("gpu-tflops", 0)} TFLOP/s" };
         if (args.Has("gpu-mfu")) s = s with { GpuMfu = args.Double("gpu-mfu", s.GpuMfu) };
-        if (s.GpuMfu is <= 0 or > 1) throw new CliException($"--gpu-mfu must be in (0, 1], got {s.GpuMfu}");
 
         var report = Bench.Run(s);
         report.Save(outPath);
@@ -35,8 +47,6 @@ public sealed class BenchVerb : IVerb
         Console.WriteLine($"wrote {outPath}");
         return Task.FromResult(0);
     }
-
-    private static int Positive(int v, string name) => v > 0 ? v : throw new CliException($"--{name} must be positive, got {v}");
 
     private static long[] Contexts(string list)
     {

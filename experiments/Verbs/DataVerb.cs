@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using SmVL.Data;
 
@@ -13,7 +14,22 @@ public sealed class DataVerb : IVerb
     public string Name => "data";
     public string Summary => "data tinyworld --out DIR [--train N --eval M --seed S] | data inspect PATH";
 
-    public Task<int> RunAsync(Args args) => Task.FromResult(args.Positional.FirstOrDefault() switch
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Rest("words", "tinyworld | inspect PATH"),
+        Opt.Text("out", "tinyworld: output folder"),
+        Opt.Int("train", "tinyworld: training samples (default 20,000)", min: 1),
+        Opt.Int("eval", "tinyworld: held-out samples (default 1,000)", min: 1),
+        Opt.Long("seed", "tinyworld: seed (default 1234)"),
+        Opt.Text("split", "inspect: split (default train)"),
+        Opt.Int("limit", "inspect: at most this many good rows per subset", min: 1),
+        Opt.Int("show", "inspect: samples to print (default 3)", min: 0),
+        Opt.Flag("all-turns", "inspect: keep every turn of a sample"),
+        Opt.Flag("all-images", "inspect: keep every image of a sample"),
+        Opt.Flag("no-validate", "inspect: do not decode images to validate rows"),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel) => Task.FromResult(args.Positional.FirstOrDefault() switch
     {
         "tinyworld" => TinyWorld(args),
         "inspect" => Inspect(args),

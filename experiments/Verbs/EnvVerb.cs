@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TorchSharp;
 
 namespace SmVL.Experiments.Verbs;
@@ -8,7 +9,9 @@ public sealed class EnvVerb : IVerb
     public string Name => "env";
     public string Summary => "print TorchSharp/libtorch versions, device and threads";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } = [];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         Console.WriteLine($"libtorch   {torch.__version__}");
         Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Data;
 using SmVL.Evaluation;
 
@@ -13,12 +14,24 @@ public sealed class EvalVerb : IVerb
     public string Name => "eval";
     public string Summary => "--model DIR --data PATH --out DIR [--limit N] [--subset tinyworld_zh] [--split eval] [--batch N] [--max-new-tokens N] [--no-loss]: VQA accuracy, loss, BLEU/ROUGE, report";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("model", "a trained model folder (a run's model/)", required: true),
+        Opt.Text("data", "Cauldron-format parquet root (a tiny run's data/)", required: true),
+        Opt.Text("out", "report folder: predictions.jsonl, metrics.json, report.html", required: true),
+        Opt.Int("limit", "score at most this many questions", min: 1),
+        Opt.Text("subset", "subset to score (default tinyworld_zh)"),
+        Opt.Text("split", "split to score (default eval)"),
+        Opt.Int("batch", "questions generated at once (default 16)", min: 1),
+        Opt.Int("max-new-tokens", "answer length cap (default 40)", min: 1),
+        Opt.Flag("no-loss", "skip the eval loss"),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string modelDir = args.Require("model"), dataDir = args.Require("data"), outDir = args.Require("out");
         string split = args.Get("split") ?? "eval", subset = args.Get("subset") ?? "tinyworld_zh";
         int limit = args.Int("limit", int.MaxValue);
-        if (limit <= 0) throw new CliException($"--limit must be positive, got {limit}");
 
         var reader = new CauldronReader(dataDir, split);
         if (!reader.Subsets().Contains(subset))

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Evaluation;
 using SmVL.Processing;
 using Generator = SmVL.Generation.Generator;
@@ -16,7 +17,21 @@ public sealed class GenerateVerb : IVerb
     public string Name => "generate";
     public string Summary => "--model DIR --image FILE [--image ...] --prompt TEXT [--system TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--thinking]: stream an answer";
 
-    public async Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("model", "a trained model folder", required: true),
+        Opt.Many("image", "an image file", required: true),
+        Opt.Text("prompt", "the question", required: true),
+        Opt.Text("system", "a system message (the blog's: 使用中文回答所有问题。)"),
+        Opt.Int("max-new-tokens", "answer length cap (default 256)", min: 1),
+        Opt.Number("temperature", "sampling temperature (> 0 samples)", min: 0),
+        Opt.Number("top-p", "nucleus sampling mass", above: 0, max: 1),
+        Opt.Int("top-k", "sample among the k most likely tokens (0: no limit, as in HF)", min: 0),
+        Opt.Long("seed", "sampling seed", min: 0),
+        Opt.Flag("thinking", "let Qwen3 think (no empty think block in the prompt)"),
+    ];
+
+    public async Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string modelDir = args.Require("model"), prompt = args.Require("prompt");
         var imagePaths = args.All("image");

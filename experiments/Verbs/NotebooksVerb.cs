@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Experiments.Notebooks;
 
 namespace SmVL.Experiments.Verbs;
@@ -13,7 +14,13 @@ public sealed class NotebooksVerb : IVerb
     public string Name => "notebooks";
     public string Summary => "run [FILES...] [--out DIR] | lint [FILES...]: execute or lint .ipynb notebooks";
 
-    public async Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Rest("words", "run [FILES...] | lint [FILES...]"),
+        Opt.Text("out", "run: folder for the executed notebooks and their HTML pages"),
+    ];
+
+    public async Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string sub = args.Positional.FirstOrDefault() ?? throw new CliException("usage: notebooks run [FILES...] [--out DIR] | notebooks lint [FILES...]");
         var files = args.Positional.Skip(1).ToList();

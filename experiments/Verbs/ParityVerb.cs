@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Checkpoints;
 using SmVL.Evaluation;
 using static TorchSharp.torch;
@@ -14,7 +15,15 @@ public sealed class ParityVerb : IVerb
     public string Name => "parity";
     public string Summary => "compute outputs for a parity reference file (logits, vision, connector, greedy tokens)";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("model", "HF-format model folder", required: true),
+        Opt.Text("reference", "parity reference .safetensors", required: true),
+        Opt.Text("out", "our outputs, .safetensors", required: true),
+        Opt.Long("merger-image-token-id", "image token id the merger looks for (default: the config's)"),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string model = args.Require("model"), reference = args.Require("reference"), output = args.Require("out");
         long? merger = args.Long("merger-image-token-id");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -15,7 +16,15 @@ public sealed class PreprocessVerb : IVerb
     public string Name => "preprocess";
     public string Summary => "run the SmolVLM image processor: --processor-config FILE --image FILE --out FILE.safetensors [--repeat N (timing)]";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("processor-config", "preprocessor_config.json", required: true),
+        Opt.Text("image", "an image file", required: true),
+        Opt.Text("out", "output .safetensors (pixel_values, rows, cols)", required: true),
+        Opt.Int("repeat", "process the image this many times and report timings", min: 1),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string configPath = args.Require("processor-config");
         string imagePath = args.Require("image");
@@ -32,7 +41,6 @@ public sealed class PreprocessVerb : IVerb
         try { processor = new ImageProcessor(config); }
         catch (NotSupportedException e) { throw new CliException($"{configPath}: {e.Message}"); }
         int repeat = args.Int("repeat", 1);
-        if (repeat < 1) throw new CliException($"--repeat must be at least 1, got {repeat}");
         ProcessedImage result = null!;
         var times = new List<double>();
         for (int i = 0; i < repeat; i++)

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -14,7 +15,14 @@ public sealed class RenderChatVerb : IVerb
     public string Name => "render-chat";
     public string Summary => "--template FILE (.jinja, or chat_template.json/tokenizer_config.json; default: shipped Qwen3-SmVL) --input kwargs.json --out FILE";
 
-    public async Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("template", ".jinja, chat_template.json or tokenizer_config.json (default: the shipped Qwen3-SmVL template)"),
+        Opt.Text("input", "apply_chat_template's keyword arguments as a JSON object", required: true),
+        Opt.Text("out", "the rendered text", required: true),
+    ];
+
+    public async Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string? templatePath = args.Get("template");
         string input = args.Require("input"), output = args.Require("out");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Pipelines;
 
 namespace SmVL.Experiments.Verbs;
@@ -13,7 +14,30 @@ public sealed class TinyVerb : IVerb
     public string Name => "tiny";
     public string Summary => "run the whole stitching experiment in miniature (TinyWorld, CPU)";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("out", "output folder (default out/tiny): summary.json, report.html, one folder per run"),
+        Opt.Flag("quick", "the same stages, small (~3 minutes)"),
+        Opt.Flag("no-full", "only the connector-only run and the frozen broken-wiring run"),
+        Opt.Flag("parents-only", "build (or find cached) the two parents and stop"),
+        Opt.Long("steps", "stitch training steps", min: 1),
+        Opt.Long("seed", "seed of the data, the parents and the stitch"),
+        Opt.Number("lr", "stitch peak learning rate", above: 0),
+        Opt.Int("micro-batch", "stitch micro-batch", min: 1),
+        Opt.Int("train-images", "training images", min: 1),
+        Opt.Int("layers", "vision parent layers", min: 1),
+        Opt.Long("language-steps", "Qwen3 parent pretraining steps", min: 1),
+        Opt.Int("language-scenes", "Qwen3 parent pretraining scenes", min: 1),
+        Opt.Int("language-layers", "Qwen3 parent layers", min: 1),
+        Opt.Int("language-hidden", "Qwen3 parent hidden size", min: 1),
+        Opt.Number("language-lr", "Qwen3 parent peak learning rate", above: 0),
+        Opt.Long("vision-steps", "vision parent pretraining steps", min: 1),
+        Opt.Number("vision-lr", "vision parent peak learning rate", above: 0),
+        Opt.Int("parent-images", "vision parent pretraining images", min: 1),
+        Opt.Text("connector-init", "connector initialisation", oneOf: ["pytorch-default", "normal-0.02", "match-embedding-norm"]),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         var settings = args.Flag("quick") ? TinySettings.Quick : new TinySettings();
         if (args.Long("steps") is { } steps) settings = settings with { Steps = steps };

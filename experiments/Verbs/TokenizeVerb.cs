@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using SmVL.Processing;
@@ -10,7 +11,14 @@ public sealed class TokenizeVerb : IVerb
     public string Name => "tokenize";
     public string Summary => "--tokenizer PATH(tokenizer.json or folder; default Qwen3) --input strings.json --out ids.json";
 
-    public async Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("tokenizer", "tokenizer.json or its folder (default: the real Qwen3 tokenizer)"),
+        Opt.Text("input", "a JSON array of strings", required: true),
+        Opt.Text("out", "the ids, a JSON array of arrays", required: true),
+    ];
+
+    public async Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string? path = args.Get("tokenizer");
         string input = args.Require("input"), output = args.Require("out");

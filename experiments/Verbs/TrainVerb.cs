@@ -1,3 +1,4 @@
+using System.CommandLine;
 using SmVL.Pipelines;
 using SmVL.Training;
 using TorchSharp;
@@ -15,7 +16,17 @@ public sealed class TrainVerb : IVerb
     public string Name => "train";
     public string Summary => "train --experiment FILE --out DIR [--resume] [--max-steps N] [--data DIR] [--device cpu|cuda]";
 
-    public Task<int> RunAsync(Args args)
+    public IReadOnlyList<Symbol> Options { get; } =
+    [
+        Opt.Text("experiment", "experiment file (experiments/*.json)", required: true),
+        Opt.Text("out", "run folder: checkpoints, metrics.jsonl, TensorBoard events, the trained model", required: true),
+        Opt.Flag("resume", "continue from the run folder's latest complete checkpoint (bitwise as if never stopped)"),
+        Opt.Long("max-steps", "stop after this many steps; the schedule keeps the file's total", min: 1),
+        Opt.Text("data", "data folder overriding the experiment's data.root"),
+        Opt.Text("device", "cpu or cuda (default: cuda when libtorch has it, SMVL_DEVICE overrides)", oneOf: ["cpu", "cuda"]),
+    ];
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string file = args.Require("experiment");
         string outDir = args.Require("out");
@@ -24,7 +35,6 @@ public sealed class TrainVerb : IVerb
         try { experiment = Experiment.Load(file); }
         catch (InvalidDataException e) { throw new CliException(e.Message); }
         long? maxSteps = args.Long("max-steps");
-        if (maxSteps is <= 0) throw new CliException($"--max-steps must be positive, got {maxSteps}");
         string? data = args.Get("data");
         if (data is not null && !Directory.Exists(data) && experiment.Data.Recipe != "tinyworld")
             throw new CliException($"--data: no such directory: {data}");
@@ -33,10 +43,9 @@ public sealed class TrainVerb : IVerb
             null => Devices.Default,
             "cpu" => torch.CPU,
             "cuda" when torch.cuda.is_available() => torch.CUDA,
-            "cuda" => throw new CliException("--device cuda: this libtorch has no CUDA"),
-            var other => throw new CliException($"--device expects cpu or cuda, got '{other}'"),
+            _ => throw new CliException("--device cuda: this libtorch has no CUDA"),
         };
-        var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device };
+        var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device, Cancel = cancel };
         using var runner = new ExperimentRunner(experiment, outDir, options);
         ExperimentRunResult result;
         try { result = runner.Run(); }

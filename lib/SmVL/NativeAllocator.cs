@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace SmVL;
@@ -8,18 +7,18 @@ namespace SmVL;
 /// them on free, so every training step that builds logits over Qwen3's 151,936-token vocabulary
 /// faults in and zeroes its pages again. Serving all blocks from the heap and trimming it only above
 /// 1 GB of free top lets the next step reuse them: a tiny-world stitch step went from 354 to 189 ms
-/// (one thread), its head + loss from 243 to 91 ms. Runs once when the library loads; MALLOC_*
-/// environment variables set by the user take precedence. The price: freed blocks below the heap's
-/// top stay resident, so after a large job (a full-size run peaks at 19 GB) call <see cref="Release"/>.
+/// (one thread), its head + loss from 243 to 91 ms. Opt-in (<see cref="Enable"/>: the CLI, the
+/// benchmarks and the tests call it first thing), since it changes malloc for the whole process, a
+/// notebook kernel included; MALLOC_* environment variables set by the user take precedence. The
+/// price: freed blocks below the heap's top stay resident, so after a large job (a full-size run
+/// peaks at 19 GB) call <see cref="Release"/>.
 /// </summary>
 public static partial class NativeAllocator
 {
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_MAX = -4;
 
-#pragma warning disable CA2255 // a library initializer on purpose: it must run before libtorch allocates
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Tune()
+    /// <summary>Serve large blocks from the heap from now on (call before the big allocations start).</summary>
+    public static void Enable()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariables().Keys.Cast<string>().Any(k => k.StartsWith("MALLOC_"))) return;
         try

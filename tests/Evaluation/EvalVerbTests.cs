@@ -17,8 +17,8 @@ public class EvalVerbTests
     {
         int yes = Tokenizer.Qwen3().Encode("有").Single();
         string model = TinyVlmKit.SaveRandom(edit: TinyVlmKit.AlwaysAnswer(yes)), outDir = Fixtures.TempDir();
-        int rc = new EvalVerb().RunAsync(new Args(["--model", model, "--data", TinyVlmKit.DataDir, "--out", outDir,
-                                                   "--limit", "30", "--max-new-tokens", "1", "--batch", "7"])).GetAwaiter().GetResult();
+        int rc = Cli.Invoke(new EvalVerb(), ["--model", model, "--data", TinyVlmKit.DataDir, "--out", outDir,
+                                                   "--limit", "30", "--max-new-tokens", "1", "--batch", "7"]).GetAwaiter().GetResult();
         Assert.Equal(0, rc);
         return (model, outDir);
     });
@@ -92,8 +92,8 @@ public class EvalVerbTests
     [Fact]
     public async Task AMissingSubsetIsAUsageErrorNamingWhatExists()
     {
-        var e = await Assert.ThrowsAsync<CliException>(() => new EvalVerb().RunAsync(new Args(
-            ["--model", Run.Value.Model, "--data", TinyVlmKit.DataDir, "--out", Fixtures.TempDir(), "--subset", "nope"])));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new EvalVerb(), 
+            ["--model", Run.Value.Model, "--data", TinyVlmKit.DataDir, "--out", Fixtures.TempDir(), "--subset", "nope"]));
         Assert.Contains("nope", e.Message);
         Assert.Contains("tinyworld_zh", e.Message);
     }

@@ -27,8 +27,8 @@ public class GenerateVerbTests
     public async Task StreamedTextIsTheGreedyAnswer()
     {
         const string system = "使用中文回答所有问题。", prompt = "图中有什么动物？";
-        string streamed = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args(
-            ["--model", Model.Value, "--image", Image.Value, "--image", Image.Value, "--system", system, "--prompt", prompt, "--max-new-tokens", "24"])));
+        string streamed = await CaptureStdout(() => Cli.Invoke(new GenerateVerb(), 
+            ["--model", Model.Value, "--image", Image.Value, "--image", Image.Value, "--system", system, "--prompt", prompt, "--max-new-tokens", "24"]));
 
         using var loaded = ModelFolder.Load(Model.Value);
         var image = ImageCodec.Load(Image.Value);
@@ -46,9 +46,9 @@ public class GenerateVerbTests
     public async Task SamplingFromTheTopOneTokenIsGreedy()
     {
         string[] common = ["--model", Model.Value, "--image", Image.Value, "--prompt", "图中有几个圆形？", "--max-new-tokens", "12"];
-        string greedy = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args(common)));
-        string topOne = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args([.. common, "--temperature", "0.7", "--top-k", "1", "--seed", "3"])));
-        string wide = await CaptureStdout(() => new GenerateVerb().RunAsync(new Args([.. common, "--temperature", "5", "--top-k", "0", "--seed", "3"])));
+        string greedy = await CaptureStdout(() => Cli.Invoke(new GenerateVerb(), common));
+        string topOne = await CaptureStdout(() => Cli.Invoke(new GenerateVerb(), [.. common, "--temperature", "0.7", "--top-k", "1", "--seed", "3"]));
+        string wide = await CaptureStdout(() => Cli.Invoke(new GenerateVerb(), [.. common, "--temperature", "5", "--top-k", "0", "--seed", "3"]));
         Assert.Equal(greedy, topOne);
         Assert.NotEqual(greedy, wide);     // a random model at temperature 5 over 151936 tokens never matches 12 greedy tokens
     }
@@ -58,8 +58,8 @@ public class GenerateVerbTests
     {
         var path = Path.Combine(Fixtures.TempDir(), "corrupt.png");
         File.WriteAllBytes(path, [0x89, 0x50, 0x4E, 0x47, 1, 2, 3, 4, 5]);
-        var e = await Assert.ThrowsAsync<CliException>(() => new GenerateVerb().RunAsync(new Args(
-            ["--model", Model.Value, "--image", Image.Value, "--image", path, "--prompt", "图中有什么？"])));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new GenerateVerb(), 
+            ["--model", Model.Value, "--image", Image.Value, "--image", path, "--prompt", "图中有什么？"]));
         Assert.Contains(path, e.Message);
     }
 
@@ -67,8 +67,8 @@ public class GenerateVerbTests
     public async Task AMissingImageIsAUsageErrorNamingTheFile()
     {
         var path = Path.Combine(Fixtures.TempDir(), "nowhere.png");
-        var e = await Assert.ThrowsAsync<CliException>(() => new GenerateVerb().RunAsync(new Args(
-            ["--model", Model.Value, "--image", path, "--prompt", "图中有什么？"])));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new GenerateVerb(), 
+            ["--model", Model.Value, "--image", path, "--prompt", "图中有什么？"]));
         Assert.Contains(path, e.Message);
     }
 

@@ -62,8 +62,7 @@ public sealed class ImageProcessorDifferentialTests
         var refused = Cases.Value.First(c => c["refused"] is not null || c["error"] is not null);
         string image = Path.Combine(Dir, refused["image"]!.GetValue<string>());
         string outPath = Path.Combine(Path.GetTempPath(), $"smvl-refused-{Guid.NewGuid():N}.safetensors");
-        var e = await Assert.ThrowsAsync<CliException>(() => new PreprocessVerb().RunAsync(
-            new Args(["--processor-config", Path.Combine(Dir, refused["config"]!.GetValue<string>()), "--image", image, "--out", outPath])));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new PreprocessVerb(), ["--processor-config", Path.Combine(Dir, refused["config"]!.GetValue<string>()), "--image", image, "--out", outPath]));
         Assert.Contains(image, e.Message);
         Assert.False(File.Exists(outPath));
     }

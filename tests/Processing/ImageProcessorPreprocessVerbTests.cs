@@ -17,7 +17,7 @@ public sealed class ImageProcessorPreprocessVerbTests
         string outPath = Path.Combine(Path.GetTempPath(), $"smvl-preprocess-{Guid.NewGuid():N}.safetensors");
         try
         {
-            int rc = await new PreprocessVerb().RunAsync(new Args(["--processor-config", config, "--image", image, "--out", outPath]));
+            int rc = await Cli.Invoke(new PreprocessVerb(), ["--processor-config", config, "--image", image, "--out", outPath]);
             Assert.Equal(0, rc);
 
             var bytes = File.ReadAllBytes(outPath);
@@ -44,7 +44,7 @@ public sealed class ImageProcessorPreprocessVerbTests
     [Fact]
     public async Task MissingOptionIsAUsageError()
     {
-        var e = await Assert.ThrowsAsync<CliException>(() => new PreprocessVerb().RunAsync(new Args(["--image", "x.png"])));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new PreprocessVerb(), ["--image", "x.png"]));
         Assert.Contains("processor-config", e.Message);
     }
 

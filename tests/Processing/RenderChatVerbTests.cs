@@ -51,7 +51,7 @@ public sealed class RenderChatVerbTests
             File.WriteAllText(Path.Combine(dir, fileName), content);
             File.WriteAllText(Path.Combine(dir, "kw.json"), kwargs);
             string output = Path.Combine(dir, "out.txt");
-            int rc = await new RenderChatVerb().RunAsync(new Args(["--template", Path.Combine(dir, fileName), "--input", Path.Combine(dir, "kw.json"), "--out", output]));
+            int rc = await Cli.Invoke(new RenderChatVerb(), ["--template", Path.Combine(dir, fileName), "--input", Path.Combine(dir, "kw.json"), "--out", output]);
             return (rc, File.Exists(output) ? File.ReadAllText(output) : null);
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -1,3 +1,4 @@
+using SmVL.Experiments;
 using SmVL.Checkpoints;
 using SmVL.Pipelines;
 using SmVL.Stitching;
@@ -119,13 +120,13 @@ public class ExperimentRunnerTests(ITestOutputHelper log)
         var e = Small("tiny-connector.json") with { Freeze = new FreezeSpec { Policy = "everything" } };
         File.WriteAllText(bad, e.ToJson().Replace("\"freeze\"", "\"frezee\"", StringComparison.Ordinal));
         var verb = new SmVL.Experiments.Verbs.TrainVerb();
-        var unknownKey = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => verb.RunAsync(new SmVL.Experiments.Args(["--experiment", bad, "--out", dir])));
+        var unknownKey = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => Cli.Invoke(verb, ["--experiment", bad, "--out", dir]));
         Assert.Contains(bad, unknownKey.Message);
         File.WriteAllText(bad, e.ToJson());
-        var badPolicy = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => verb.RunAsync(new SmVL.Experiments.Args(["--experiment", bad, "--out", dir])));
+        var badPolicy = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => Cli.Invoke(verb, ["--experiment", bad, "--out", dir]));
         Assert.Contains(bad, badPolicy.Message);
         Assert.Contains("freeze.policy", badPolicy.Message);
-        var missing = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => verb.RunAsync(new SmVL.Experiments.Args(["--experiment", Path.Combine(dir, "none.json"), "--out", dir])));
+        var missing = await Assert.ThrowsAsync<SmVL.Experiments.CliException>(() => Cli.Invoke(verb, ["--experiment", Path.Combine(dir, "none.json"), "--out", dir]));
         Assert.Contains("none.json", missing.Message);
     }
 }

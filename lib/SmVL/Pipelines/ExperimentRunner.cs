@@ -15,6 +15,8 @@ public sealed record ExperimentRunOptions
 {
     /// <summary>Continue from the run directory's latest checkpoint (same schedule, same data positions).</summary>
     public bool Resume { get; init; }
+    /// <summary>Stops training at the next step boundary, after a checkpoint (Ctrl+C in the CLI).</summary>
+    public CancellationToken Cancel { get; init; }
     /// <summary>
     /// Stop after this many optimizer steps. The schedule keeps the file's total, so a capped run is
     /// a prefix of the full one and `--resume` later finishes it exactly.
@@ -83,9 +85,9 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
             // Eval batches never wrap: at most one pass over the held-out set.
             EvalBatches = eval is null ? 0 : (int)Math.Min(experiment.Train.EvalBatches, eval.BatchesPerPass),
         };
-        Trainer = new Trainer(Model, trainOptions, runDir) { Tensorboard = _o.Tensorboard };
+        Trainer = new Trainer(Model, trainOptions, runDir) { Tensorboard = _o.Tensorboard, Log = _o.Log };
         if (_o.Resume && !TrainState.Completed(runDir).Any()) _o.Log($"{Name}: --resume but no checkpoint in {TrainState.Dir(runDir)}; starting at step 0");
-        Trainer.Run(train, eval, _o.Resume, _o.MaxSteps);
+        Trainer.Run(train, eval, _o.Resume, _o.MaxSteps, cancel: _o.Cancel);
         if (train.Truncated + train.Dropped > 0)
             _o.Log($"{Name}: {train.Truncated} samples cut to max_length {experiment.MaxLength} (image tokens intact), {train.Dropped} left out (max_length fell inside their image tokens)");
 

@@ -83,6 +83,9 @@ public sealed class AdamW : IDisposable
         using var file = SafetensorsFile.Open(path);
         if (!file.Metadata.TryGetValue("step", out var step) || !long.TryParse(step, out var steps))
             throw new CheckpointException(path, null, "no optimizer step in the metadata");
+        // All state comes from the file: a parameter it has none for starts from zero again.
+        foreach (var (a, b) in _state.Values) { a.Dispose(); b.Dispose(); }
+        _state.Clear();
         foreach (var (name, p) in _params)
         {
             if (!file.Tensors.ContainsKey(name + ".exp_avg")) continue;   // no gradient reached it before the save

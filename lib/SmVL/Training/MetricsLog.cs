@@ -6,8 +6,10 @@ namespace SmVL.Training;
 
 /// <summary>
 /// `metrics.jsonl` (one JSON object per line; train rows and eval rows) plus TensorBoard event
-/// files (TorchSharp's SummaryWriter) in the run directory. On resume, rows past the resumed step
-/// are dropped so the file reads as one uninterrupted run.
+/// files (TorchSharp's SummaryWriter) in `tb/`. Each row carries its wall time (`time`, Unix
+/// seconds). On resume, rows past the resumed step are dropped so the file reads as one
+/// uninterrupted run, and the event files are written anew from the rows kept (with their own wall
+/// times), so TensorBoard shows each step once, as metrics.jsonl does.
 /// </summary>
 public sealed class MetricsLog : IDisposable
 {
@@ -19,15 +21,25 @@ public sealed class MetricsLog : IDisposable
     {
         Directory.CreateDirectory(runDir);
         _path = Path.Combine(runDir, "metrics.jsonl");
+        string[] kept = [];
         if (resumeStep > 0 && File.Exists(_path))
         {
             // Keep rows up to the resumed step; a torn last line (killed mid-write) is dropped too.
-            var kept = File.ReadAllLines(_path).Where(l => StepOf(l) is { } s && s <= resumeStep).ToArray();
+            kept = File.ReadAllLines(_path).Where(l => StepOf(l) is { } s && s <= resumeStep).ToArray();
             File.WriteAllLines(_path, kept);
         }
         else if (File.Exists(_path)) File.Delete(_path);
         _writer = new StreamWriter(new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
-        if (tensorboard) _tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tb"));
+        string tb = Path.Combine(runDir, "tb");
+        if (Directory.Exists(tb)) Directory.Delete(tb, true);
+        if (!tensorboard) return;
+        _tb = torch.utils.tensorboard.SummaryWriter(tb);
+        foreach (var row in kept.Select(l => JsonNode.Parse(l)!.AsObject()))
+        {
+            long? time = row["time"]?.GetValue<double>() is { } t ? (long)t : null;
+            foreach (var (k, v) in row)
+                if (k is not ("step" or "time") && v is not null) _tb.add_scalar(k, (float)v.GetValue<double>(), (int)row["step"]!.GetValue<long>(), time);
+        }
     }
 
     private static long? StepOf(string line)
@@ -39,11 +51,12 @@ public sealed class MetricsLog : IDisposable
 
     public void Write(long step, IReadOnlyDictionary<string, double> values)
     {
-        var row = new JsonObject { ["step"] = step };
+        var now = DateTimeOffset.UtcNow;
+        var row = new JsonObject { ["step"] = step, ["time"] = Math.Round(now.ToUnixTimeMilliseconds() / 1000.0, 3) };
         foreach (var (k, v) in values)
         {
             row[k] = double.IsFinite(v) ? v : null;
-            if (_tb is not null && double.IsFinite(v)) _tb.add_scalar(k, (float)v, (int)step);
+            if (_tb is not null && double.IsFinite(v)) _tb.add_scalar(k, (float)v, (int)step, now.ToUnixTimeSeconds());
         }
         _writer.WriteLine(row.ToJsonString());
     }

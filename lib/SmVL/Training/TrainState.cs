@@ -38,11 +38,29 @@ public static class TrainState
             ? Directory.GetDirectories(Dir(runDir), "step_*").Where(d => !d.EndsWith(".tmp") && File.Exists(Path.Combine(d, "state.json"))).OrderBy(d => d)
             : Enumerable.Empty<string>();
 
-    /// <summary>Restore the latest checkpoint into model + optimizer; returns its step (0 if none).</summary>
-    public static long TryResume(string runDir, nn.Module model, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
+    /// <summary>
+    /// Restore the newest checkpoint that reads back whole into the trainables + optimizer; returns
+    /// its step (0 if none). A damaged one (truncated, corrupt, a tensor missing) is reported through
+    /// <paramref name="log"/> and the one before it is tried: each attempt overwrites every trainable
+    /// and all optimizer state, so nothing of a failed attempt survives.
+    /// </summary>
+    public static long TryResume(string runDir, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable, Action<string> log)
     {
-        var latest = Completed(runDir).LastOrDefault();
-        if (latest is null) return 0;
+        foreach (var dir in Completed(runDir).Reverse())
+        {
+            try { return Restore(dir, optimizer, trainable); }
+            catch (Exception e) when (e is CheckpointException or IOException or JsonException or InvalidDataException or KeyNotFoundException or InvalidOperationException)
+            {
+                log($"checkpoint {dir} is damaged ({e.Message}); trying the one before it");
+            }
+        }
+        if (Completed(runDir).Any()) throw new CheckpointException(Dir(runDir), null, "no checkpoint reads back whole: start again without --resume");
+        return 0;
+    }
+
+    private static long Restore(string latest, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
+    {
+        long step = JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!["step"]!.GetValue<long>();
         var saved = Safetensors.Load(Path.Combine(latest, "trainable.safetensors"));
         using (no_grad())
             foreach (var (name, p) in trainable)
@@ -52,7 +70,8 @@ public static class TrainState
             }
         foreach (var t in saved.Values) t.Dispose();
         optimizer.Load(Path.Combine(latest, "optimizer.safetensors"));
-        return JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!["step"]!.GetValue<long>();
+        if (optimizer.Steps != step) throw new CheckpointException(latest, null, $"state.json says step {step}, the optimizer {optimizer.Steps}");
+        return step;
     }
 
     public static double ElapsedSeconds(string runDir, long step)

@@ -14,6 +14,13 @@ public sealed class TrainingDivergedException(string message, IReadOnlyDictionar
     public IReadOnlyDictionary<string, double> Row { get; } = row ?? new Dictionary<string, double>();
 }
 
+/// <summary>Raised when a run is asked to stop: it stopped between two steps with a checkpoint of the last one.</summary>
+public sealed class TrainingInterruptedException(long step, string? checkpoint)
+    : OperationCanceledException($"stopped after step {step}" + (checkpoint is null ? " (checkpoints are off: nothing to resume from)" : $"; checkpoint {checkpoint}; run the same command with --resume to continue"))
+{
+    public long Step { get; } = step;
+}
+
 /// <summary>
 /// The training loop (nanoGPT order: lr → accumulate → clip → step → log → eval → checkpoint).
 /// AdamW over the trainable parameters only; HF's token-weighted loss under gradient
@@ -60,10 +67,12 @@ public sealed class Trainer
     /// step) and metrics rows past it are dropped; without it the run directory's old checkpoints
     /// and metrics are cleared, so a fresh run never mixes with (or prunes against) a stale one.
     /// </summary>
+    /// <param name="cancel">checked between steps: the run then saves the last step (when checkpoints
+    /// are on) and throws <see cref="TrainingInterruptedException"/></param>
     public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
-                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null)
+                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default)
     {
-        if (resume) Step = TrainState.TryResume(_runDir, _model, _optimizer, _trainable);
+        if (resume) Step = TrainState.TryResume(_runDir, _optimizer, _trainable, Log);
         else
         {
             Step = 0;
@@ -75,8 +84,21 @@ public sealed class Trainer
         var clock = Stopwatch.StartNew();
         double elapsedBefore = TrainState.ElapsedSeconds(_runDir, Step);
         _model.train();
+        long saved = Step;
+        Dictionary<string, double>? last = null;
         while (Step < stop)
         {
+            if (cancel.IsCancellationRequested)
+            {
+                if (bar is not null) Console.Error.WriteLine();
+                string? checkpoint = null;
+                if (_o.SaveEvery > 0 && Step > 0)
+                {
+                    if (saved != Step) TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, last!["elapsed_s"]);
+                    checkpoint = TrainState.Completed(_runDir).Last();
+                }
+                throw new TrainingInterruptedException(Step, checkpoint);
+            }
             Dictionary<string, double> row;
             try { row = TrainStep(train); }
             catch (TrainingDivergedException e)
@@ -96,10 +118,17 @@ public sealed class Trainer
             Losses.Add(row["loss"]);
             onStep?.Invoke(Step, row);
             bar?.Report(Step, $"loss {row["loss"]:F4}");
+            last = row;
             if (_o.SaveEvery > 0 && (Step % _o.SaveEvery == 0 || Step == stop))
+            {
                 TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, row["elapsed_s"]);
+                saved = Step;
+            }
         }
     }
+
+    /// <summary>Where the trainer reports what it had to work around (a damaged checkpoint on resume).</summary>
+    public Action<string> Log { get; init; } = Console.Error.WriteLine;
 
     /// <summary>Also write TensorBoard event files (off in tests: they only add I/O).</summary>
     public bool Tensorboard { get; init; } = true;
