@@ -21,8 +21,9 @@ public static class Cli
         .OrderBy(v => v.Name)
         .ToList();
 
-    public static async Task<int> RunAsync(string[] argv, CancellationToken cancel, TextWriter? error = null)
+    public static async Task<int> RunAsync(string[] argv, CancellationToken cancel, TextWriter? output = null, TextWriter? error = null)
     {
+        output ??= Console.Out;
         error ??= Console.Error;
         var root = new RootCommand("SmVL: the Qwen3-SmVL model-stitching experiment in .NET (TorchSharp)");
         foreach (var verb in Verbs)
@@ -39,7 +40,7 @@ public static class Cli
             await error.WriteLineAsync($"({where} --help lists what it accepts)");
             return 2;
         }
-        return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null, Error = error });
+        return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null, Output = output, Error = error });
     }
 
     /// <summary>Parses <paramref name="argv"/> for one verb and runs it; usage errors throw <see cref="CliException"/> (for tests and callers in code).</summary>

@@ -67,8 +67,12 @@ public sealed class Tokenizer
         string path = Directory.Exists(pathOrDir) ? Path.Combine(pathOrDir, "tokenizer.json") : pathOrDir;
         if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer file not found: {path}", path);
         string configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
-        var config = File.Exists(configPath) ? TokenizerConfig.FromFile(configPath) : null;
-        return new Tokenizer(TokenizerSpec.Load(path), config);
+        // A file that is not the JSON it should be fails naming the file, not just the parser's position.
+        TokenizerConfig? config;
+        try { config = File.Exists(configPath) ? TokenizerConfig.FromFile(configPath) : null; }
+        catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message})", e); }
+        try { return new Tokenizer(TokenizerSpec.Load(path), config); }
+        catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }
     }
 
     /// <summary>The real Qwen3 tokenizer, from the npm cache that <c>build/setup.sh</c> fills.</summary>

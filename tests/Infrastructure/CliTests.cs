@@ -1,0 +1,73 @@
+using SmVL.Experiments;
+using Xunit;
+
+namespace SmVL.Tests.Infrastructure;
+
+/// <summary>The command line fails cleanly: usage errors exit 2, failures exit 1, one line each, never a stack trace.</summary>
+public class CliTests
+{
+    private static async Task<(int code, string output, string error)> Run(params string[] argv)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = await Cli.RunAsync(argv, CancellationToken.None, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("train --experiment experiments/tiny-connector.json --out /tmp/x --resum", "--resum")]
+    [InlineData("train --experiment experiments/tiny-connector.json --out /tmp/x --setps 10", "--setps")]
+    [InlineData("tiny --micro-batch 0", "--micro-batch must be at least 1")]
+    [InlineData("tiny --lr -1", "--lr must be a finite number > 0")]
+    [InlineData("tiny --lr abc", "abc")]
+    [InlineData("eval --model m --data d --out o --batch 0", "--batch must be at least 1")]
+    [InlineData("train --out /tmp/x", "--experiment")]
+    [InlineData("generate --model m --prompt p --image i --top-p 1.5", "--top-p")]
+    [InlineData("tiny --connector-init zeros", "zeros")]
+    [InlineData("no-such-verb", "no-such-verb")]
+    public async Task UsageErrorsExitTwoNamingTheFlag(string line, string named)
+    {
+        var (code, _, error) = await Run(line.Split(' '));
+        Assert.Equal(2, code);
+        Assert.Contains(named, error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public async Task EveryVerbHasHelpThatListsItsOptionsAndStartsNothing()
+    {
+        foreach (var verb in Cli.Verbs)
+        {
+            var (code, output, error) = await Run(verb.Name, "--help");
+            Assert.True(code == 0, $"{verb.Name} --help exited {code}: {error}");
+            foreach (var option in verb.Options.OfType<System.CommandLine.Option>())
+                Assert.Contains(option.Name, output);
+        }
+    }
+
+    [Fact]
+    public async Task VersionPrintsTheAssemblyVersion()
+    {
+        var (code, output, _) = await Run("--version");
+        Assert.Equal(0, code);
+        Assert.Matches(@"^\d+\.\d+", output.Trim());
+    }
+
+    [Fact]
+    public async Task AMissingOrCorruptFileIsOneLineNamingItWithExitOne()
+    {
+        string dir = Fixtures.TempDir();
+        string tokenizer = Path.Combine(dir, "tokenizer.json"), input = Path.Combine(dir, "in.json");
+        File.WriteAllText(tokenizer, "{ not json");
+        File.WriteAllText(input, "[\"a\"]");
+        var (code, _, error) = await Run("tokenize", "--tokenizer", tokenizer, "--input", input, "--out", Path.Combine(dir, "out.json"));
+        Assert.InRange(code, 1, 2);
+        Assert.Contains(tokenizer, error);
+        Assert.Single(error.Trim().Split('\n'));
+
+        (code, _, error) = await Run("generate", "--model", Path.Combine(dir, "no-model"), "--image", "x.png", "--prompt", "p");
+        Assert.InRange(code, 1, 2);
+        Assert.Contains("x.png", error);   // the first missing file it meets
+        Assert.Single(error.Trim().Split('\n'));
+    }
+}
