@@ -10,7 +10,9 @@ namespace SmVL.Processing;
 /// The one Jint engine that runs @huggingface/jinja (dist/index.cjs from the npm cache) plus
 /// <see cref="ChatTemplatePolyfill"/>. Loading takes about a second, so it is created once and
 /// shared; Jint engines are single-threaded, so every call takes the lock. Parsed templates are
-/// cached by source text.
+/// cached by source text. A template is untrusted code (it comes with a downloaded model): each
+/// parse or render runs under limits on time, statements, recursion depth and memory, so a hostile
+/// one fails with a message instead of hanging or exhausting the process.
 /// </summary>
 internal static class ChatTemplateEngine
 {
@@ -25,6 +27,7 @@ internal static class ChatTemplateEngine
             if (Parsed.TryGetValue(source, out var t)) return t;
             try { return Parsed[source] = Engine.Invoke("__smvl_parse", source); }
             catch (JavaScriptException e) { throw new FormatException($"chat template does not parse: {e.Message}", e); }
+            catch (Exception e) when (e is JintException or TimeoutException) { throw new InvalidOperationException($"chat template stopped: {Limit(e)}", e); }
         }
     }
 
@@ -33,18 +36,25 @@ internal static class ChatTemplateEngine
         lock (Gate)
         {
             try { return Engine.Invoke("__smvl_render", template, taggedContext).AsString(); }
+            catch (Exception e) when (e is TimeoutException || e is JintException and not JavaScriptException) { throw new InvalidOperationException($"chat template stopped: {Limit(e)}", e); }
             catch (JintException e) { throw new InvalidOperationException($"chat template error: {e.Message}", e); }
+            catch (OutOfMemoryException e) { throw new InvalidOperationException("chat template stopped: it built a string larger than .NET allows", e); }
         }
     }
 
     private static Engine Engine => _engine ??= Create();
+
+    /// <summary>Limits of one parse or render (set before the engine is first used).</summary>
+    public static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+    public const int MaxStatements = 5_000_000, MaxRecursion = 400;
+    public const long MaxMemoryBytes = 256L << 20;
 
     private static Engine Create()
     {
         string bundle = Path.Combine(Paths.Npm("hf-jinja"), "dist", "index.cjs");
         if (!File.Exists(bundle))
             throw new FileNotFoundException($"@huggingface/jinja not found at {bundle}; run `bash build/setup.sh` to fetch it", bundle);
-        var engine = new Engine();
+        var engine = new Engine(o => o.TimeoutInterval(Timeout).MaxStatements(MaxStatements).LimitRecursion(MaxRecursion).LimitMemory(MaxMemoryBytes));
         engine.SetValue("__smvl_strftime", new Func<string, string>(Strftime));
         engine.SetValue("__smvl_isPrintable", new Func<int, bool>(IsPrintable));
         engine.SetValue("__smvl_strClass", new Func<string, string, bool>(StrClass));
@@ -53,6 +63,15 @@ internal static class ChatTemplateEngine
         engine.Execute(ChatTemplatePolyfill.Script, "ChatTemplatePolyfill");
         return engine;
     }
+
+    private static string Limit(Exception e) => e switch
+    {
+        TimeoutException => $"ran longer than {Timeout.TotalSeconds:0.#} s",
+        StatementsCountOverflowException => $"ran more than {MaxStatements:N0} statements",
+        RecursionDepthOverflowException => $"recursed deeper than {MaxRecursion}",
+        MemoryLimitExceededException => $"used more than {MaxMemoryBytes >> 20} MB",
+        _ => e.Message,
+    };
 
     // Python's str.isprintable for one code point (repr escapes the others): not Other (Cc, Cf, Cs,
     // Co, Cn) and not a separator except the ASCII space.

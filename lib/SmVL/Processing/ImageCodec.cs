@@ -24,11 +24,18 @@ public static class ImageCodec
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
+    /// <summary>
+    /// PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS): an image whose header claims more
+    /// pixels is refused before anything is decoded, so a few crafted bytes never allocate gigabytes.
+    /// </summary>
+    public const long MaxPixels = 178_956_970;
+
     public static RgbImage Decode(byte[] bytes, string source) => DecodeRaw(bytes, source).ToRgb();
 
     public static DecodedImage DecodeRaw(byte[] bytes, string source)
     {
         if (bytes is null || bytes.Length == 0) throw new ImageDecodeException(source, "no bytes");
+        CheckSize(bytes, source);
         if (IsWebP(bytes))
             return Checked(ImageCodecSkia.TryDecode(bytes, source, "WebP")
                 ?? throw new ImageDecodeException(source, "WebP needs SkiaSharp's native library, which could not be loaded"), source);
@@ -37,6 +44,28 @@ public static class ImageCodec
         // Fallback: stb pads a truncated scan silently, PIL (and Skia) refuse it.
         if (!EndsScanWithEoi(bytes)) throw new ImageDecodeException(source, "truncated JPEG data (no EOI after the last scan)");
         return DecodeRawStb(bytes, source);
+    }
+
+    /// <summary>Refuses an image whose header claims more than <see cref="MaxPixels"/> pixels (WebP: Skia reads its header).</summary>
+    private static void CheckSize(byte[] bytes, string source)
+    {
+        long w, h;
+        if (IsWebP(bytes))
+        {
+            if (ImageCodecSkia.Dimensions(bytes) is not { } d) return;   // the decoder reports the unreadable header
+            (w, h) = d;
+        }
+        else
+        {
+            using var stream = new MemoryStream(bytes, writable: false);
+            ImageInfo? info;
+            try { info = ImageInfo.FromStream(stream); }
+            catch (Exception) { return; }
+            if (info is not { } i) return;
+            (w, h) = (i.Width, i.Height);
+        }
+        if (w * h > MaxPixels)
+            throw new ImageDecodeException(source, $"{w}x{h} is {w * h:N0} pixels, over the {MaxPixels:N0}-pixel limit (PIL's decompression-bomb limit)");
     }
 
     /// <summary>The StbImageSharp path: PNG, GIF, BMP, ...; JPEG only when Skia is unavailable.</summary>

@@ -39,6 +39,18 @@ internal static class ImageCodecSkia
         }
     }
 
+    /// <summary>Width and height from the header alone (null when Skia cannot read it or is unavailable).</summary>
+    public static (long w, long h)? Dimensions(byte[] bytes)
+    {
+        if (Unavailable) return null;
+        try
+        {
+            using var codec = SKCodec.Create(new SKMemoryStream(bytes));
+            return codec is null ? null : (codec.Info.Width, codec.Info.Height);
+        }
+        catch (Exception e) when (IsNativeLoadFailure(e)) { return null; }
+    }
+
     /// <summary>Decode a JPEG with Skia, no fallback (tests call this directly).</summary>
     public static DecodedImage DecodeJpeg(byte[] bytes, string source) => Decode(bytes, source, "JPEG");
 
