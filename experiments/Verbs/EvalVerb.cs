@@ -1,6 +1,8 @@
 using System.CommandLine;
 using SmVL.Data;
 using SmVL.Evaluation;
+using SmVL.Pipelines;
+using SmVL.Training;
 
 namespace SmVL.Experiments.Verbs;
 
@@ -8,6 +10,9 @@ namespace SmVL.Experiments.Verbs;
 /// `smvl eval --model DIR --data PATH --out DIR [--limit N] [--subset S] [--split eval] [--batch N]
 /// [--max-new-tokens N] [--no-loss]`: score a stitched model on held-out Cauldron-format parquet (a tiny run's
 /// DIR/data: subset tinyworld_zh, split eval) and write predictions.jsonl, metrics.json and report.html.
+/// A model trained by `train` on a Cauldron recipe (its run folder's experiment.json) is scored on that
+/// recipe's held-out rows by default: The Cauldron has only a train split, and the recipe's first rows
+/// are the ones the run never trained on. Scoring other rows of that split needs --allow-training-rows.
 /// </summary>
 public sealed class EvalVerb : IVerb
 {
@@ -25,6 +30,7 @@ public sealed class EvalVerb : IVerb
         Opt.Int("batch", "questions generated at once (default 16)", min: 1),
         Opt.Int("max-new-tokens", "answer length cap (default 40)", min: 1),
         Opt.Flag("no-loss", "skip the eval loss"),
+        Opt.Flag("allow-training-rows", "score a Cauldron split the model trained on (default: its recipe's held-out rows only)"),
     ];
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
@@ -33,10 +39,25 @@ public sealed class EvalVerb : IVerb
         string split = args.Get("split") ?? "eval", subset = args.Get("subset") ?? "tinyworld_zh";
         int limit = args.Int("limit", int.MaxValue);
 
-        var reader = new CauldronReader(dataDir, split);
-        if (!reader.Subsets().Contains(subset))
-            throw new CliException($"{dataDir}: no subset '{subset}' in split '{split}' (found: {string.Join(", ", reader.Subsets().DefaultIfEmpty("none"))})");
-        var examples = VqaExample.From(reader.ReadSubset(subset)).Take(limit).ToList();
+        var trainedOn = TrainedOn(modelDir);
+        List<VqaExample> examples;
+        CauldronReader reader;
+        if (trainedOn is not null && !args.Has("subset") && !args.Has("split"))
+        {
+            reader = new CauldronReader(dataDir, "train");
+            var recipe = ExperimentRunner.Recipe(trainedOn);
+            examples = VqaExample.From(recipe.Select(reader).Eval()).Take(limit).ToList();
+            Console.Error.WriteLine($"note: {trainedOn.Name} trained on recipe '{recipe.Name}': scoring its {examples.Count} held-out rows");
+        }
+        else
+        {
+            if (trainedOn is not null && split == "train" && !args.Flag("allow-training-rows"))
+                throw new CliException($"{modelDir} was trained on split 'train' of this data ({trainedOn.Name}); drop --subset/--split to score its held-out rows, or pass --allow-training-rows");
+            reader = new CauldronReader(dataDir, split);
+            if (!reader.Subsets().Contains(subset))
+                throw new CliException($"{dataDir}: no subset '{subset}' in split '{split}' (found: {string.Join(", ", reader.Subsets().DefaultIfEmpty("none"))})");
+            examples = VqaExample.From(reader.ReadSubset(subset)).Take(limit).ToList();
+        }
         if (reader.BadRows.Total > 0) Console.Error.WriteLine(reader.BadRows);
         if (examples.Count == 0) throw new CliException($"{dataDir}: subset '{subset}' split '{split}' has no readable samples");
 
@@ -57,5 +78,14 @@ public sealed class EvalVerb : IVerb
             Console.WriteLine($"  {g.Type,-10} {g.Accuracy,7:P1} of {g.Count,4}   baseline {g.MajorityBaseline:P1} (\"{g.MajorityAnswer}\")");
         Console.WriteLine($"wrote {Path.Combine(outDir, "predictions.jsonl")}, metrics.json, report.html");
         return Task.FromResult(0);
+    }
+
+    /// <summary>The Cauldron experiment a model folder was trained by (RUN/model beside RUN/experiment.json), else null.</summary>
+    private static Experiment? TrainedOn(string modelDir)
+    {
+        string file = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelDir).TrimEnd('/'))!, "experiment.json");
+        if (!File.Exists(file)) return null;
+        var experiment = Experiment.Load(file);
+        return experiment.Data.Recipe == "tinyworld" ? null : experiment;
     }
 }

@@ -97,4 +97,16 @@ public class EvalVerbTests
         Assert.Contains("nope", e.Message);
         Assert.Contains("tinyworld_zh", e.Message);
     }
+
+    [Fact]
+    public async Task AModelTrainedOnACauldronSplitIsNotScoredOnItUnlessAsked()
+    {
+        string run = Fixtures.TempDir(), model = Path.Combine(run, "model");
+        Directory.CreateDirectory(model);
+        File.Copy(Path.Combine(Paths.RepoRoot, "experiments", "cocoqa-200.json"), Path.Combine(run, "experiment.json"));
+        var e = await Assert.ThrowsAsync<CliException>(() => Cli.Invoke(new EvalVerb(),
+            ["--model", model, "--data", TinyVlmKit.DataDir, "--out", Fixtures.TempDir(), "--split", "train", "--subset", "tinyworld_zh"]));
+        Assert.Contains("--allow-training-rows", e.Message);
+        Assert.Contains("cocoqa-200", e.Message);
+    }
 }
