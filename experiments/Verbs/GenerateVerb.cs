@@ -50,7 +50,7 @@ public sealed class GenerateVerb : IVerb
         var messages = new List<ChatMessage>();
         if (args.Get("system") is { } system) messages.Add(ChatMessage.System(system));
         messages.Add(ChatMessage.User(images.Select(_ => ChatPart.Image()).Append(ChatPart.TextPart(prompt)).ToArray()));
-        var vars = args.Flag("thinking") ? null : VqaEvalOptions.NoThinking;
+        var vars = args.Flag("thinking") ? null : ChatTemplate.NoThinking;
         var input = loaded.Processor.Process(messages, images, addGenerationPrompt: true, templateVars: vars);
         var device = loaded.Model.parameters().First().device;
         using var pixels = Processor.PixelValues([input])!.to(device);

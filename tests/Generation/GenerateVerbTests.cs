@@ -33,7 +33,7 @@ public class GenerateVerbTests
         using var loaded = ModelFolder.Load(Model.Value);
         var image = ImageCodec.Load(Image.Value);
         var messages = new List<ChatMessage> { ChatMessage.System(system), ChatMessage.User(ChatPart.Image(), ChatPart.Image(), ChatPart.TextPart(prompt)) };
-        var input = loaded.Processor.Process(messages, [image, image], addGenerationPrompt: true, templateVars: VqaEvalOptions.NoThinking);
+        var input = loaded.Processor.Process(messages, [image, image], addGenerationPrompt: true, templateVars: SmVL.Processing.ChatTemplate.NoThinking);
         using var pixels = Processor.PixelValues([input]);
         using var result = Generator.Generate(loaded.Model, [input.InputIds], pixels, loaded.Generation with { MaxNewTokens = 24 });
         string expected = loaded.Processor.Tokenizer.Decode(result.Tokens[0].Select(t => (int)t), skipSpecialTokens: true);

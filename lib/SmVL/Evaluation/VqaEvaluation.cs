@@ -46,12 +46,11 @@ public sealed record VqaEvalOptions
     /// <summary>Greedy by default; the stop and pad ids should be the model folder's (<see cref="LoadedModel.Generation"/>).</summary>
     public GenerationOptions Generation { get; init; } = new() { MaxNewTokens = 40 };
     /// <summary>Chat-template variables; the tiny world trains without thinking, so its prompts end in an empty think block.</summary>
-    public IDictionary<string, object?>? TemplateVars { get; init; } = NoThinking;
+    public IDictionary<string, object?>? TemplateVars { get; init; } = ChatTemplate.NoThinking;
     /// <summary>Also run the teacher-forced pass for the eval loss (assistant-only labels).</summary>
     public bool EvalLoss { get; init; } = true;
     public bool Progress { get; init; } = true;
 
-    public static IDictionary<string, object?> NoThinking => new Dictionary<string, object?> { ["enable_thinking"] = false };
 }
 
 /// <summary>

@@ -26,7 +26,6 @@ namespace SmVL.Pipelines;
 /// </summary>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
 {
-    private static readonly Dictionary<string, object?> NoThinking = new() { ["enable_thinking"] = false };
     public static int PatchClasses => Enum.GetValues<ShapeKind>().Length * Enum.GetValues<ShapeColour>().Length + 1;
 
     /// <summary>
@@ -47,7 +46,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             var messages = new List<ChatMessage> { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart(q.Text)) };
             if (withAnswer) messages.Add(ChatMessage.Assistant(q.Answer));
             _layouts[key] = layout = processor.Process(messages, new[] { TinyWorldRasteriser.Render(scene) }, LabelPolicy.AssistantOnly,
-                addGenerationPrompt: !withAnswer, templateVars: NoThinking);
+                addGenerationPrompt: !withAnswer, templateVars: ChatTemplate.NoThinking);
         }
         var cells = CellClasses(scene, rows, cols);
         var ids = (long[])layout.InputIds.Clone();

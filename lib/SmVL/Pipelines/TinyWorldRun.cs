@@ -182,7 +182,6 @@ public sealed class TinyWorldRun
             imageSeqLen: 4, padTokenId: PadTokenId);
     }
 
-    private static readonly Dictionary<string, object?> NoThinking = new() { ["enable_thinking"] = false };
 
     public TinyWorldResult Run(bool includeFull = true)
     {
@@ -244,7 +243,7 @@ public sealed class TinyWorldRun
     private List<Example> Load(Processor processor, CauldronReader reader)
     {
         var list = VqaExample.From(reader.ReadSubset("tinyworld_zh"))
-            .Select(ex => new Example(ex, processor.Process(ex.Messages(withAnswer: true), new[] { ex.Image }, LabelPolicy.AssistantOnly, templateVars: NoThinking)))
+            .Select(ex => new Example(ex, processor.Process(ex.Messages(withAnswer: true), new[] { ex.Image }, LabelPolicy.AssistantOnly, templateVars: ChatTemplate.NoThinking)))
             .ToList();
         if (reader.BadRows.Total > 0) _log(reader.BadRows.ToString());
         return list;

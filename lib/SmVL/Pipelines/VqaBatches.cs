@@ -20,7 +20,6 @@ namespace SmVL.Pipelines;
 /// </summary>
 public sealed class VqaBatches : IBatchSource
 {
-    private static readonly Dictionary<string, object?> NoThinking = new() { ["enable_thinking"] = false };
     private readonly Processor _processor;
     private readonly Func<IEnumerable<VqaSample>> _samples;
     private readonly int _microBatch, _maxLength;
@@ -74,7 +73,7 @@ public sealed class VqaBatches : IBatchSource
         // The reference's collator: first image, first turn (SampleOptions.FirstImageFirstTurn).
         var turn = s.Turns[0];
         var example = new VqaExample(s.Id, s.DecodeImage(), turn.User, turn.Assistant, turn.QuestionType ?? s.Subset);
-        return _processor.Process(example.Messages(withAnswer: true), new[] { example.Image }, _policy, templateVars: NoThinking);
+        return _processor.Process(example.Messages(withAnswer: true), new[] { example.Image }, _policy, templateVars: ChatTemplate.NoThinking);
     }
 
     private ProcessedSample? Fit(ProcessedSample p)

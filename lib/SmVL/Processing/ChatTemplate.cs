@@ -14,6 +14,9 @@ namespace SmVL.Processing;
 /// </summary>
 public sealed class ChatTemplate
 {
+    /// <summary>Qwen3's `enable_thinking=False`: the prompt ends in an empty think block (how SmVL trains and answers). A new dictionary each time.</summary>
+    public static IDictionary<string, object?> NoThinking => new Dictionary<string, object?> { ["enable_thinking"] = false };
+
     private readonly JsValue _parsed;
 
     public string Source { get; }
