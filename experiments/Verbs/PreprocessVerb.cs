@@ -1,9 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text;
-using System.Text.Json.Nodes;
+using SmVL.Checkpoints;
 using SmVL.Processing;
+using TorchSharp;
 
 namespace SmVL.Experiments.Verbs;
 
@@ -50,45 +49,14 @@ public sealed class PreprocessVerb : IVerb
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
 
-        SafetensorsOut.Write(outPath,
-            ("pixel_values", "F32", [result.NumImages, 3, result.Height, result.Width], MemoryMarshal.AsBytes(result.PixelValues.AsSpan()).ToArray()),
-            ("rows", "I64", [1], BitConverter.GetBytes((long)result.Rows)),
-            ("cols", "I64", [1], BitConverter.GetBytes((long)result.Cols)));
+        using (var pixels = torch.tensor(result.PixelValues, [result.NumImages, 3, result.Height, result.Width]))
+        using (var rows = torch.tensor(new long[] { result.Rows }))
+        using (var cols = torch.tensor(new long[] { result.Cols }))
+            Safetensors.Save(outPath, [new("pixel_values", pixels), new("rows", rows), new("cols", cols)], new Dictionary<string, string> { ["format"] = "pt" });
         Console.WriteLine($"{imagePath}: {image.Width}x{image.Height} {image.Mode} -> pixel_values [{result.NumImages},3,{result.Height},{result.Width}], rows {result.Rows}, cols {result.Cols} -> {outPath}");
         Console.WriteLine(repeat == 1
             ? $"process: {times[0]:F0} ms (first call, includes JIT)"
             : $"process: first {times[0]:F0} ms, best of {repeat} {times.Min():F0} ms, median {times.Order().ElementAt(repeat / 2):F0} ms");
         return Task.FromResult(0);
-    }
-
-    /// <summary>
-    /// The few lines of safetensors this verb needs: u64 LE header length, JSON header
-    /// {name: {dtype, shape, data_offsets}} padded with spaces to a multiple of 8, then the raw data.
-    /// </summary>
-    private static class SafetensorsOut
-    {
-        public static void Write(string path, params (string Name, string DType, long[] Shape, byte[] Data)[] tensors)
-        {
-            if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian");
-            var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
-            long offset = 0;
-            foreach (var (name, dtype, shape, data) in tensors)
-            {
-                header[name] = new JsonObject
-                {
-                    ["dtype"] = dtype,
-                    ["shape"] = new JsonArray(shape.Select(d => (JsonNode?)d).ToArray()),
-                    ["data_offsets"] = new JsonArray(offset, offset + data.Length),
-                };
-                offset += data.Length;
-            }
-            var json = Encoding.UTF8.GetBytes(header.ToJsonString());
-            int padded = (json.Length + 7) / 8 * 8;
-            using var f = File.Create(path);
-            f.Write(BitConverter.GetBytes((ulong)padded));
-            f.Write(json);
-            f.Write(Enumerable.Repeat((byte)' ', padded - json.Length).ToArray());
-            foreach (var t in tensors) f.Write(t.Data);
-        }
     }
 }
