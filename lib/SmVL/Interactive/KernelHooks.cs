@@ -26,9 +26,6 @@ public static class KernelHooks
     private const string FormattingAssembly = "Microsoft.DotNet.Interactive.Formatting";
     private static int _plotlyEmitted;
 
-    /// <summary>True once the hooks are installed in this process (that is, SmVL runs inside a kernel).</summary>
-    public static bool Installed { get; private set; }
-
 #pragma warning disable CA2255 // a library initializer on purpose: notebooks use SmVL without calling a set-up method
     [ModuleInitializer]
 #pragma warning restore CA2255
@@ -38,7 +35,6 @@ public static class KernelHooks
         if (formatting is null) return;
         ShareFSharpCore();
         RegisterChartFormatter(formatting);
-        Installed = true;
     }
 
     private static void ShareFSharpCore()
@@ -49,7 +45,7 @@ public static class KernelHooks
     }
 
     /// <summary>The chart's HTML in a notebook output: plotly.js first if this process has not shown it yet.</summary>
-    public static string ChartOutput(GenericChart chart) =>
+    private static string ChartOutput(GenericChart chart) =>
         (Interlocked.Exchange(ref _plotlyEmitted, 1) == 0 ? Html.PlotlyScriptTag() + "\n" : "") + Html.ChartDiv(chart);
 
     private static void RegisterChartFormatter(Assembly formatting)
