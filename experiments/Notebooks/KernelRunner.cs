@@ -23,7 +23,9 @@ public static class KernelRunner
     }
 
     /// <param name="environment">variables set for the kernel process on top of this process's own</param>
-    public static async Task<Result> RunAsync(string notebook, string outDir, IReadOnlyDictionary<string, string?>? environment = null)
+    /// <param name="timeout">how long the notebook may run before its kernel is stopped (a failed run); none by default</param>
+    public static async Task<Result> RunAsync(string notebook, string outDir, IReadOnlyDictionary<string, string?>? environment = null,
+                                              TimeSpan? timeout = null)
     {
         notebook = Path.GetFullPath(notebook);
         Directory.CreateDirectory(outDir);
@@ -48,7 +50,14 @@ public static class KernelRunner
         process.StandardInput.Close();   // the kernel never waits for a key
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        using var deadline = new CancellationTokenSource(timeout ?? Timeout.InfiniteTimeSpan);
+        try { await process.WaitForExitAsync(deadline.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            return new Result(notebook, outIpynb, outHtml, -1, [$"stopped after {timeout}"], 0, clock.Elapsed, await stdout + await stderr);
+        }
         string log = await stdout + await stderr;
         clock.Stop();
 

@@ -26,7 +26,7 @@ public sealed class KernelRunnerTests : IDisposable
         string path = Path.Combine(_dir, "fails.ipynb");
         File.WriteAllText(path, nb);
 
-        var r = await KernelRunner.RunAsync(path, Path.Combine(_dir, "out"));
+        var r = await KernelRunner.RunAsync(path, Path.Combine(_dir, "out"), timeout: TimeSpan.FromMinutes(5));
 
         Assert.False(r.Success);
         var error = Assert.Single(r.Errors);

@@ -69,7 +69,7 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
             foreach (var name in names)
             {
                 var started = clock.Elapsed;
-                var result = await KernelRunner.RunAsync(Path.Combine(dir, name!), Path.Combine(root, "executed"), settings);
+                var result = await KernelRunner.RunAsync(Path.Combine(dir, name!), Path.Combine(root, "executed"), settings, TimeSpan.FromMinutes(45));
                 Assert.True(result.Success, result.Summary + "\n" + result.Log);
                 Assert.True(result.Charts > 0, $"{name}: no Plotly chart");
                 string shown = ExecutedNotebook.Load(result.OutputNotebook).ShownText();
