@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
-using Microsoft.DotNet.Interactive.Documents;
 using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive.Documents;
 
 namespace SmVL.Experiments.Notebooks;
 
