@@ -1,38 +1,39 @@
 using System.Net;
 using System.Text;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive.Documents;
 
 namespace SmVL.Experiments.Notebooks;
 
-/// <summary>An executed notebook as one standalone HTML page (plotly.js inlined when cached).</summary>
+/// <summary>
+/// An executed notebook as one standalone HTML page: prose, code and the kernel's outputs in order.
+/// The first chart output already carries plotly.js (<see cref="SmVL.Interactive.KernelHooks"/>), so
+/// the page opens offline.
+/// </summary>
 public static class NotebookHtml
 {
-    public static string Render(Notebook nb, string title)
+    public static string Render(ExecutedNotebook nb, string title)
     {
         var parts = new List<string>();
-        foreach (var cell in nb.Cells)
+        foreach (var cell in nb.Document.Elements)
         {
-            if (cell.Kind == "markdown") { parts.Add("<div class=\"md\">" + Markdown.ToHtml(cell.Source) + "</div>"); continue; }
-            if (cell.Kind != "code") continue;
+            if (cell.KernelName == "markdown") { parts.Add("<div class=\"md\">" + Markdown.ToHtml(cell.Contents) + "</div>"); continue; }
             var sb = new StringBuilder("<div class=\"cell\">");
-            string count = cell.Json["execution_count"]?.ToString() ?? " ";
-            sb.Append($"<pre class=\"code\" title=\"In [{count}]\">").Append(Enc(cell.Source)).Append("</pre>");
-            foreach (var o in cell.Outputs.OfType<JsonObject>()) sb.Append(Output(o));
+            sb.Append("<pre class=\"code\">").Append(Enc(cell.Contents)).Append("</pre>");
+            foreach (var o in cell.Outputs) sb.Append(Output(o));
             parts.Add(sb.Append("</div>").ToString());
         }
         return SmVL.Plots.Html.StandalonePage(title, parts);
     }
 
-    private static string Output(JsonObject o) => o["output_type"]?.GetValue<string>() switch
+    private static string Output(InteractiveDocumentOutputElement o) => o switch
     {
-        "stream" => $"<pre class=\"{Enc(o["name"]?.GetValue<string>() ?? "stdout")}\">{Enc(Notebook.Text(o["text"]))}</pre>",
-        "error" => "<pre class=\"error\">" +
-                   Enc($"{o["ename"]}: {o["evalue"]}\n" + string.Join("\n", (o["traceback"] as JsonArray ?? []).Select(l => l?.GetValue<string>()))) + "</pre>",
-        "display_data" or "execute_result" when o["data"] is JsonObject d =>
-            d["text/html"] is { } html ? "<div class=\"html\">" + Notebook.Text(html) + "</div>"
-            : d["image/png"] is { } png ? $"<img src=\"data:image/png;base64,{Notebook.Text(png).Replace("\n", "")}\">"
-            : d["text/plain"] is { } plain ? "<pre class=\"result\">" + Enc(Notebook.Text(plain)) + "</pre>"
+        TextElement t => $"<pre class=\"{Enc(t.Name ?? "stdout")}\">{Enc(t.Text)}</pre>",
+        ErrorElement e => "<pre class=\"error\">" + Enc($"{e.ErrorName}: {e.ErrorValue}\n" + string.Join("\n", e.StackTrace ?? [])) + "</pre>",
+        _ when ExecutedNotebook.Data(o) is { } d =>
+            d.TryGetValue("text/html", out var html) ? "<div class=\"html\">" + ExecutedNotebook.Text(html) + "</div>"
+            : d.TryGetValue("image/png", out var png) ? $"<img src=\"data:image/png;base64,{ExecutedNotebook.Text(png).Replace("\n", "")}\">"
+            : d.TryGetValue("text/plain", out var plain) ? "<pre class=\"result\">" + Enc(ExecutedNotebook.Text(plain)) + "</pre>"
             : "",
         _ => "",
     };

@@ -4,9 +4,10 @@ using SmVL.Experiments.Notebooks;
 namespace SmVL.Experiments.Verbs;
 
 /// <summary>
-/// `smvl notebooks run [FILES...] [--out DIR]`: execute Polyglot C# notebooks headlessly (how CI
-/// and users without VS Code run them) and write executed .ipynb + standalone .html to DIR.
-/// `smvl notebooks lint [FILES...]`: check their metadata and that no outputs are committed.
+/// `smvl notebooks run [FILES...] [--out DIR]`: execute notebooks in the .NET Interactive kernel
+/// (dotnet-repl, one process each, see <see cref="KernelRunner"/>) and write executed .ipynb +
+/// standalone .html to DIR; exit 1 if any cell of any notebook ends in an error.
+/// `smvl notebooks lint [FILES...]`: check metadata, no committed outputs, kernel-only idioms.
 /// FILES default to notebooks/*.ipynb.
 /// </summary>
 public sealed class NotebooksVerb : IVerb
@@ -36,17 +37,15 @@ public sealed class NotebooksVerb : IVerb
         {
             case "run":
                 string outDir = args.Get("out") ?? Path.Combine(SmVL.Paths.RepoRoot, "out", "notebooks");
+                int failed = 0;
                 foreach (var f in files)
                 {
-                    var r = await NotebookRunner.RunAsync(f, outDir, Console.Out);
-                    if (!r.Success)
-                    {
-                        Console.Error.WriteLine($"notebooks run: {r.Error}");
-                        return 1;
-                    }
-                    SmVL.NativeAllocator.Release();   // each notebook loads its own models: free the last one's first
+                    var r = await KernelRunner.RunAsync(f, outDir);
+                    Console.WriteLine(r.Summary);
+                    if (!r.Success) { failed++; Console.Error.WriteLine(r.Log); }
                 }
-                return 0;
+                Console.WriteLine($"{files.Count - failed} of {files.Count} notebook(s) ran clean; executed copies in {outDir}");
+                return failed == 0 ? 0 : 1;
             case "lint":
                 int bad = 0;
                 foreach (var f in files)

@@ -1,65 +1,60 @@
-using System.Text.Json.Nodes;
 using SmVL.Experiments.Notebooks;
-using SmVL.Experiments.Notebooks.Script;
 using Xunit;
 
 namespace SmVL.Tests.Notebooks;
 
 public sealed class NotebookFormatTests
 {
-    private static readonly string Fixtures = Path.Combine(SmVL.Paths.RepoRoot, "tests", "fixtures", "notebooks");
+    private const string CodeMeta = """{"dotnet_interactive":{"language":"csharp"},"polyglot_notebook":{"kernelName":"csharp"}}""";
+
+    private static string Notebook(string kernel, string language, params string[] cells) =>
+        $$$"""{"nbformat":4,"nbformat_minor":5,"metadata":{"kernelspec":{"name":"{{{kernel}}}"},"language_info":{"name":"{{{language}}}"}},"cells":[{{{string.Join(",", cells)}}}]}""";
+
+    private static string Code(string source, string metadata = CodeMeta, string outputs = "[]") =>
+        $$$"""{"cell_type":"code","metadata":{{{metadata}}},"source":{{{System.Text.Json.JsonSerializer.Serialize(source)}}},"outputs":{{{outputs}}},"execution_count":null}""";
+
+    private static IReadOnlyList<string> Lint(string json)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"smvl-lint-{Guid.NewGuid():N}.ipynb");
+        File.WriteAllText(path, json);
+        try { return NotebookLint.Check(path); }
+        finally { File.Delete(path); }
+    }
 
     [Fact]
-    public void Fixture_notebooks_pass_lint()
+    public void Lint_accepts_the_kernel_idioms()
     {
-        var files = Directory.GetFiles(Fixtures, "*.ipynb");
-        Assert.NotEmpty(files);
-        foreach (var f in files) Assert.Empty(NotebookLint.Check(f));
+        Assert.Empty(Lint(Notebook(".net-csharp", "csharp",
+            Code(NotebookLint.SmVLReference + "\nusing System.IO;\nvar p = Path.Combine(SmVL.Paths.RepoRoot, \"x\");"),
+            Code("display(HTML(Gallery.Html(entries)));\nConsole.WriteLine(f(a, \"text/html\"));"))));
     }
 
     [Fact]
     public void Lint_reports_wrong_kernel_language_cell_metadata_and_outputs()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"smvl-lint-{Guid.NewGuid():N}.ipynb");
-        var nb = NotebookWriter.Build([NotebookWriter.Code("1"), NotebookWriter.Code("2")]);
-        nb["metadata"]!["kernelspec"]!["name"] = "python3";
-        nb["metadata"]!.AsObject().Remove("language_info");
-        var cells = nb["cells"]!.AsArray();
-        cells[0]!["metadata"] = new JsonObject();
-        cells[1]!["outputs"] = new JsonArray(new JsonObject { ["output_type"] = "stream", ["name"] = "stdout", ["text"] = "2" });
-        File.WriteAllText(path, nb.ToJsonString());
-        try
-        {
-            var problems = NotebookLint.Check(path);
-            Assert.Equal(4, problems.Count);
-            Assert.Contains(problems, p => p.Contains("kernelspec.name is \"python3\""));
-            Assert.Contains(problems, p => p.Contains("language_info.name is missing"));
-            Assert.Contains(problems, p => p.StartsWith("code cell 1: metadata"));
-            Assert.Contains(problems, p => p.StartsWith("code cell 2: 1 committed output"));
-        }
-        finally { File.Delete(path); }
+        var problems = Lint(Notebook("python3", "python",
+            Code("1", metadata: "{}"),
+            Code("2", outputs: """[{"output_type":"stream","name":"stdout","text":"2"}]""")));
+        Assert.Equal(4, problems.Count);
+        Assert.Contains(problems, p => p.Contains("kernelspec.name is \"python3\""));
+        Assert.Contains(problems, p => p.Contains("language_info.name is \"python\""));
+        Assert.Contains(problems, p => p.StartsWith("code cell 1: metadata"));
+        Assert.Contains(problems, p => p.StartsWith("code cell 2: 1 committed output"));
     }
 
     [Fact]
-    public void Writer_emits_polyglot_metadata_line_arrays_and_ids()
+    public void Lint_reports_what_only_the_old_runner_provided()
     {
-        var nb = Notebook.Parse(NotebookWriter.ToJson([NotebookWriter.Md("# T"), NotebookWriter.Code("var a = 1;\na + 1\n")]));
-        Assert.Equal(5, nb.Root["nbformat_minor"]!.GetValue<int>());
-        Assert.Equal(["cell-1", "cell-2"], nb.Cells.Select(c => c.Id));
-        var code = nb.CodeCells.Single();
-        Assert.Equal(["var a = 1;\n", "a + 1"], code.Json["source"]!.AsArray().Select(l => l!.GetValue<string>()));
-        Assert.Equal("csharp", code.Language);
-        Assert.Equal("csharp", code.Json["metadata"]!["polyglot_notebook"]!["kernelName"]!.GetValue<string>());
-        Assert.Empty(code.Outputs);
-    }
-
-    [Fact]
-    public void Missing_cell_ids_are_added_without_clashing()
-    {
-        var nb = Notebook.Parse("""{"nbformat":4,"nbformat_minor":4,"metadata":{},"cells":[{"cell_type":"markdown","metadata":{},"source":"a"},{"cell_type":"code","id":"cell-1","metadata":{},"source":"1","outputs":[],"execution_count":null}]}""");
-        nb.EnsureCellIds();
-        Assert.Equal(["cell-1-2", "cell-1"], nb.Cells.Select(c => c.Id));
-        Assert.Equal(5, nb.Root["nbformat_minor"]!.GetValue<int>());
+        var problems = Lint(Notebook(".net-csharp", "csharp",
+            Code("#r \"../lib/SmVL/bin/Release/net10.0/SmVL.dll\"\n#r \"nuget: Plotly.NET.Interactive, 6.0.0\""),
+            Code("var d = Path.Combine(NotebookDirectory, \"..\");"),
+            Code("display(Gallery.Html(Take(f(1), 2)), \"text/html\");")));
+        Assert.Equal(5, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("code cell 1: references SmVL.dll elsewhere"));
+        Assert.Contains(problems, p => p.StartsWith("code cell 1: loads Plotly.NET.Interactive"));
+        Assert.Contains(problems, p => p.StartsWith("code cell 2: uses NotebookDirectory"));
+        Assert.Contains(problems, p => p.StartsWith("code cell 2: uses System.IO without"));
+        Assert.Contains(problems, p => p.StartsWith("code cell 3: displays a string with \"text/html\""));
     }
 
     [Fact]
@@ -73,20 +68,7 @@ public sealed class NotebookFormatTests
     }
 
     [Fact]
-    public void Formatter_shows_sequences_as_lists_and_records_as_tables()
-    {
-        Assert.Equal("[1, 2, 3]", Formatter.PlainText(new[] { 1, 2, 3 }));
-        var data = Formatter.Format(new[] { new Row("a<", 1), new Row("b", 2) });
-        string table = Notebook.Text(data["text/html"]);
-        Assert.Contains("<th>Name</th><th>Value</th>", table);
-        Assert.Contains("<td>a&lt;</td><td>1</td>", table);
-        Assert.Null(Formatter.Format("text")["text/html"]);
-    }
-
-    private sealed record Row(string Name, int Value);
-
-    [Fact]
-    public void Html_page_inlines_or_links_plotly_and_chart_div_waits_for_it()
+    public void Html_page_carries_plotly_once_and_chart_div_waits_for_it()
     {
         var chart = Plotly.NET.CSharp.Chart.Point<int, int, string>(x: new[] { 1 }, y: new[] { 2 });
         string div = SmVL.Plots.Html.ChartDiv(chart);
@@ -95,5 +77,8 @@ public sealed class NotebookFormatTests
         Assert.Contains("<title>a &lt;title&gt;</title>", page);
         Assert.True(page.IndexOf("<p>one</p>") < page.IndexOf(div));
         Assert.Contains(File.Exists(SmVL.Plots.Html.PlotlyJsCachePath) ? "plotly.js v2.28.0" : SmVL.Plots.Html.PlotlyJsCdn, page);
+        // A part that already carries plotly.js (a notebook's first chart output) is not doubled in the head.
+        string withScript = SmVL.Plots.Html.StandalonePage("t", [SmVL.Plots.Html.PlotlyScriptTag() + div]);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(withScript, SmVL.Plots.Html.PlotlyScriptMarker));
     }
 }

@@ -11,14 +11,15 @@ namespace SmVL.Tests.Notebooks;
 /// <summary>
 /// The switch to the real checkpoints: full-size random-weight SmolVLM2-256M and Qwen3-0.6B folders
 /// (with Qwen3's tokenizer files) and a six-row Cauldron cocoqa subset in a temp dir laid out as
-/// data/README.md says, SMVL_REAL_CHECKPOINTS pointed at it, and every notebook executed headless:
+/// data/README.md says, SMVL_REAL_CHECKPOINTS pointed at it, and every notebook executed in the
+/// .NET Interactive kernel (<see cref="KernelRunner"/>, the settings passed to its process):
 /// no cell fails, each draws its chart, and the outputs show the real sizes. The trained runs are
 /// 2 steps each, scored on 1 held-out question with answers of at most 4 tokens (SMVL_NOTEBOOK_STEPS,
 /// SMVL_NOTEBOOK_EVAL, SMVL_NOTEBOOK_MAX_NEW_TOKENS); images are
 /// one 512-px tile (the folder's preprocessor_config). ~3.4 GB of checkpoints plus ~8.4 GB of saved
-/// runs on disk; 19 GB peak resident (the broken_full run's step: weights, gradients and AdamW state
-/// of the whole LM); 9 min 51 s on the 2-core machine with other jobs running. In the DefaultDevice
-/// collection so no other notebook test runs while the switch is set.
+/// runs on disk; 19 GB peak resident in 05's kernel process (the broken_full run's step: weights,
+/// gradients and AdamW state of the whole LM); each notebook's kernel exits before the next starts.
+/// In the DefaultDevice collection so no other notebook test runs while the switch is set.
 /// </summary>
 [Trait("Category", "Slow")]
 [Collection("DefaultDevice")]
@@ -51,10 +52,14 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
             FullSizeCheckpoints.WriteCauldronSubset(Path.Combine(root, "data", "the_cauldron"), "cocoqa", trainRows: 6, seed: 3);
             output.WriteLine($"random full-size checkpoints and data written in {clock.Elapsed.TotalSeconds:F0} s");
 
-            Environment.SetEnvironmentVariable(NotebookWorld.RealCheckpointsVariable, root);
-            Environment.SetEnvironmentVariable(RealNotebookWorld.StepsVariable, "2");
-            Environment.SetEnvironmentVariable(RealNotebookWorld.EvalVariable, "1");
-            Environment.SetEnvironmentVariable(RealNotebookWorld.MaxNewTokensVariable, "4");
+            var settings = new Dictionary<string, string?>
+            {
+                [NotebookWorld.RealCheckpointsVariable] = root,
+                [RealNotebookWorld.StepsVariable] = "2",
+                [RealNotebookWorld.EvalVariable] = "1",
+                [RealNotebookWorld.MaxNewTokensVariable] = "4",
+            };
+            foreach (var (key, value) in settings) Environment.SetEnvironmentVariable(key, value);
             var world = Assert.IsType<RealNotebookWorld>(NotebookWorld.FromEnvironment());
             Assert.Equal("cocoqa", world.Subset);
 
@@ -64,20 +69,13 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
             foreach (var name in names)
             {
                 var started = clock.Elapsed;
-                var log = new StringWriter();
-                var result = await NotebookRunner.RunAsync(Path.Combine(dir, name!), Path.Combine(root, "executed"), log);
-                Assert.True(result.Success, result.Error + "\n" + log);
-                var outputs = Notebook.Load(result.OutputNotebook).CodeCells.SelectMany(c => c.Outputs.OfType<JsonObject>()).ToList();
-                Assert.DoesNotContain(outputs, o => o["output_type"]!.GetValue<string>() == "error");
-                Assert.Contains(outputs, o => o["data"]?["text/html"] is { } html && Notebook.Text(html).Contains("Plotly.newPlot("));
-                string shown = string.Concat(outputs.Select(o => Notebook.Text(o["text"]) +
-                    (o["data"] is JsonObject d ? string.Concat(d.Select(kv => Notebook.Text(kv.Value))) : "")));
+                var result = await KernelRunner.RunAsync(Path.Combine(dir, name!), Path.Combine(root, "executed"), settings, TimeSpan.FromMinutes(45));
+                Assert.True(result.Success, result.Summary + "\n" + result.Log);
+                Assert.True(result.Charts > 0, $"{name}: no Plotly chart");
+                string shown = ExecutedNotebook.Load(result.OutputNotebook).ShownText();
                 foreach (var text in RealShows.GetValueOrDefault(name!, []))
                     Assert.True(shown.Contains(text), $"{name}: its outputs never show \"{text}\"");
-                // A notebook's full-size models are native memory the GC does not see; free them, and hand the
-                // pages back, before the next one loads its own (the tests after this one must not inherit 19 GB).
-                NativeAllocator.Release();
-                output.WriteLine($"{name}: {(clock.Elapsed - started).TotalSeconds:F0} s, then {Environment.WorkingSet / 1e9:F1} GB resident");
+                output.WriteLine($"{name}: {(clock.Elapsed - started).TotalSeconds:F0} s");
             }
             output.WriteLine($"all notebooks on full-size checkpoints: {clock.Elapsed.TotalSeconds:F0} s");
 

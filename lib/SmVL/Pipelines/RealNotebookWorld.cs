@@ -99,8 +99,10 @@ public sealed class RealNotebookWorld : NotebookWorld
         string dir = RunsDir;
         if (!File.Exists(Path.Combine(dir, "summary.json"))) Train(dir);
         else Console.WriteLine($"reusing the runs in {dir}");
+        var pilot = Pilot("stitched", false, "connector");
         return new WiringRuns(dir, Wiring.Select(w => w.Name).ToList(), VlmDir, LmDir, Processor, Text, Generation, EvalSet(),
-            $"cocoqa-200 pilot cut to {Steps} steps of one sample (lr {Pilot("stitched", false, "connector").Train.LearningRate}) on '{Subset}'");
+            $"cocoqa-200 pilot cut to {Steps} steps of one sample (lr {pilot.Train.LearningRate}) on '{Subset}'",
+            pilot.Train.Schedule, pilot.LabelPolicy == "assistant-only" ? LabelPolicy.AssistantOnly : LabelPolicy.FullText);
     }
 
     /// <summary>experiments/cocoqa-200.json pointed at this root and cut to this world's size.</summary>

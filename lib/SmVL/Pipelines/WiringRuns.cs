@@ -17,5 +17,8 @@ namespace SmVL.Pipelines;
 /// <param name="Generation">greedy decoding with the runs' stop and pad ids</param>
 /// <param name="EvalSet">the held-out questions predictions.jsonl answers, in order</param>
 /// <param name="Settings">how the runs were trained, one line</param>
+/// <param name="Schedule">the learning-rate schedule after warm-up ("cosine" or "linear", as in an experiment file)</param>
+/// <param name="LabelPolicy">which text tokens the training loss was computed on</param>
 public sealed record WiringRuns(string Dir, IReadOnlyList<string> Names, string VlmParent, string LmParent, Processor Processor,
-                                TextSide Text, GenerationOptions Generation, IReadOnlyList<VqaExample> EvalSet, string Settings);
+                                TextSide Text, GenerationOptions Generation, IReadOnlyList<VqaExample> EvalSet, string Settings,
+                                string Schedule, LabelPolicy LabelPolicy);

@@ -79,19 +79,25 @@ public static partial class Charts
         return chart;
     }
 
-    /// <summary>A dashed horizontal line across the plot at <paramref name="y"/> (a budget, a cut-off), labelled.</summary>
-    public static GenericChart WithLimit(GenericChart chart, double y, string? label = null)
+    /// <summary>
+    /// A dashed line across the plot (a budget, a cut-off), labelled: horizontal at y = <paramref name="at"/>,
+    /// or vertical at x = <paramref name="at"/> when <paramref name="vertical"/> (a limit on a histogram's values).
+    /// </summary>
+    public static GenericChart WithLimit(GenericChart chart, double at, string? label = null, bool vertical = false)
     {
-        chart = WithLayout(chart, "shapes", new[] { new Dictionary<string, object>
-        {
-            ["type"] = "line", ["xref"] = "paper", ["x0"] = 0, ["x1"] = 1, ["y0"] = y, ["y1"] = y,
-            ["line"] = new Dictionary<string, object> { ["color"] = "#d62728", ["width"] = 2, ["dash"] = "dash" },
-        } });
-        return label is null ? chart : WithLayout(chart, "annotations", new[] { new Dictionary<string, object>
-        {
-            ["xref"] = "paper", ["x"] = 1, ["xanchor"] = "right", ["y"] = y, ["yanchor"] = "bottom", ["showarrow"] = false,
-            ["text"] = label, ["font"] = new Dictionary<string, object> { ["color"] = "#d62728" },
-        } });
+        var line = vertical
+            ? new Dictionary<string, object> { ["type"] = "line", ["yref"] = "paper", ["y0"] = 0, ["y1"] = 1, ["x0"] = at, ["x1"] = at }
+            : new Dictionary<string, object> { ["type"] = "line", ["xref"] = "paper", ["x0"] = 0, ["x1"] = 1, ["y0"] = at, ["y1"] = at };
+        line["line"] = new Dictionary<string, object> { ["color"] = "#d62728", ["width"] = 2, ["dash"] = "dash" };
+        chart = WithLayout(chart, "shapes", new[] { line });
+        if (label is null) return chart;
+        var note = vertical
+            ? new Dictionary<string, object> { ["yref"] = "paper", ["y"] = 1, ["yanchor"] = "top", ["x"] = at, ["xanchor"] = "right" }
+            : new Dictionary<string, object> { ["xref"] = "paper", ["x"] = 1, ["xanchor"] = "right", ["y"] = at, ["yanchor"] = "bottom" };
+        note["showarrow"] = false;
+        note["text"] = label;
+        note["font"] = new Dictionary<string, object> { ["color"] = "#d62728" };
+        return WithLayout(chart, "annotations", new[] { note });
     }
 
     /// <summary>Two texts in preformatted columns side by side (template renders, before/after), as HTML.</summary>

@@ -34,25 +34,32 @@ public static class Html
             count: 1);
     }
 
+    /// <summary>The attribute that marks <see cref="PlotlyScriptTag"/>'s element, so a page can tell whether its parts already load plotly.js.</summary>
+    public const string PlotlyScriptMarker = "data-smvl-plotly-js";
+
     /// <summary>A &lt;script&gt; element for plotly.js: inlined from the cache, else the CDN (with a warning on stderr).</summary>
     public static string PlotlyScriptTag()
     {
         if (File.Exists(PlotlyJsCachePath))
             // An inline script ends at the first "</script", so that sequence must not appear verbatim.
-            return "<script type=\"text/javascript\">" + File.ReadAllText(PlotlyJsCachePath).Replace("</script", "<\\/script") + "</script>";
+            return $"<script type=\"text/javascript\" {PlotlyScriptMarker}>" + File.ReadAllText(PlotlyJsCachePath).Replace("</script", "<\\/script") + "</script>";
         if (Interlocked.Exchange(ref _warned, 1) == 0)
             Console.Error.WriteLine($"warning: {PlotlyJsCachePath} is missing (run build/setup.sh); HTML will load plotly.js from {PlotlyJsCdn}");
-        return $"<script src=\"{PlotlyJsCdn}\" charset=\"utf-8\"></script>";
+        return $"<script src=\"{PlotlyJsCdn}\" charset=\"utf-8\" {PlotlyScriptMarker}></script>";
     }
 
-    /// <summary>A complete HTML document: title, a small stylesheet, plotly.js, then the body parts in order.</summary>
+    /// <summary>
+    /// A complete HTML document: title, a small stylesheet, plotly.js (unless a body part already
+    /// carries <see cref="PlotlyScriptTag"/>), then the body parts in order.
+    /// </summary>
     public static string StandalonePage(string title, IEnumerable<string> bodyParts)
     {
+        var parts = bodyParts.ToList();
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>")
           .Append(WebUtility.HtmlEncode(title)).Append("</title>\n<style>\n").Append(Style).Append("</style>\n")
-          .Append(PlotlyScriptTag()).Append("\n</head>\n<body>\n");
-        foreach (var part in bodyParts) sb.Append(part).Append('\n');
+          .Append(parts.Any(p => p.Contains(PlotlyScriptMarker)) ? "" : PlotlyScriptTag()).Append("\n</head>\n<body>\n");
+        foreach (var part in parts) sb.Append(part).Append('\n');
         return sb.Append("</body>\n</html>\n").ToString();
     }
 
