@@ -84,6 +84,6 @@ public sealed class TinyNotebookWorld : NotebookWorld
         return new WiringRuns(dir, names, vlm, lm, Processor,
             new TextSide(Processor.ImageTokenId, [TinyWorldRun.EosTokenId], TinyWorldRun.PadTokenId),
             new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [TinyWorldRun.EosTokenId], PadTokenId = TinyWorldRun.PadTokenId },
-            eval, settings, Schedule: "cosine", LabelPolicy: LabelPolicy.AssistantOnly);   // how TinyWorldRun trains its stitches
+            eval, settings, Schedule: TinyWorldRun.StitchSchedule, LabelPolicy: TinyWorldRun.StitchLabels);
     }
 }

@@ -183,6 +183,10 @@ public sealed class TinyWorldRun
     }
 
 
+    /// <summary>How every stitch run of the tiny world trains: its lr schedule and which tokens carry loss.</summary>
+    public const string StitchSchedule = "cosine";
+    public const LabelPolicy StitchLabels = LabelPolicy.AssistantOnly;
+
     public TinyWorldResult Run(bool includeFull = true)
     {
         var clock = Stopwatch.StartNew();
@@ -243,7 +247,7 @@ public sealed class TinyWorldRun
     private List<Example> Load(Processor processor, CauldronReader reader)
     {
         var list = VqaExample.From(reader.ReadSubset("tinyworld_zh"))
-            .Select(ex => new Example(ex, processor.Process(ex.Messages(withAnswer: true), new[] { ex.Image }, LabelPolicy.AssistantOnly, templateVars: ChatTemplate.NoThinking)))
+            .Select(ex => new Example(ex, processor.Process(ex.Messages(withAnswer: true), new[] { ex.Image }, StitchLabels, templateVars: ChatTemplate.NoThinking)))
             .ToList();
         if (reader.BadRows.Total > 0) _log(reader.BadRows.ToString());
         return list;
@@ -265,7 +269,7 @@ public sealed class TinyWorldRun
         var table = Freezing.Table(model);
         var options = new TrainOptions
         {
-            Steps = _s.Steps, GradAccum = 1, LearningRate = _s.LearningRate, Schedule = "cosine", WarmupRatio = 0.03,
+            Steps = _s.Steps, GradAccum = 1, LearningRate = _s.LearningRate, Schedule = StitchSchedule, WarmupRatio = 0.03,
             EvalEvery = Math.Max(1, (int)(_s.Steps / 5)), EvalBatches = 2, SaveEvery = (int)_s.Steps, KeepLast = 1, ProgressLabel = name,
         };
         var trainer = new Trainer(model, options, Path.Combine(_out, name));
