@@ -162,13 +162,9 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
         var vision = parent.model.vision_model;
         // The dense task is posed on exactly what the connector will see: one pixel-shuffled cell
-        // (scale² patches) per image token. Labelled per patch instead, a linear read-out of the cell's
-        // class from the connector's input recovered only 35% of non-empty cells. And it is a regression
-        // onto the one-hot class, not a classification: the connector is linear and must *produce* a code,
-        // not just rank classes. After cross-entropy a least-squares map from these features onto the
-        // one-hot classes found 51% of held-out shape cells (its own head: 96%); after this loss 84%
-        // (95% after 8,000 steps), and the connector-only stitched model went from 54.5% to 64.5%
-        // (same steps, same reader).
+        // (scale² patches) per image token. It is a regression onto the one-hot class, not a
+        // classification: the connector is linear and must *produce* a code, not just rank classes
+        // (docs/tinyworld.md has what each choice measured).
         int scale = config.ScaleFactor;
         using var head = nn.Linear(config.VisionConfig.HiddenSize * scale * scale, PatchClasses);
         WeightInit.HfNormal(head, 0.02, s.Seed + 2);   // its own generator: the language parent may be training on another thread

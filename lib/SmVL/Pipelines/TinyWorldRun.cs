@@ -20,10 +20,7 @@ public sealed record TinySettings
 {
     public int TrainImages { get; init; } = 4000;
     public int EvalImages { get; init; } = 200;
-    /// <summary>
-    /// Stitch steps per run. Connector-only eval loss with the default parents: 0.453 (100), 0.256 (300),
-    /// 0.237 (500); with the 10,000-step reader 300 steps gave 86.0% where 500 gave 92.0%.
-    /// </summary>
+    /// <summary>Stitch steps per run (docs/tinyworld.md has what other counts gave).</summary>
     public long Steps { get; init; } = 500;
     public int MicroBatch { get; init; } = 16;
     public double LearningRate { get; init; } = 3e-3;
@@ -34,40 +31,24 @@ public sealed record TinySettings
     public int PatchSize { get; init; } = 8;
     /// <summary>
     /// The Qwen3 parent's width and depth (the SmolVLM parent's own text model, replaced when stitching,
-    /// takes Hidden and Layers). Three layers read exact sketches better (89% vs 82% after 4,000 steps)
-    /// yet stitched worse (53% vs 72.5% connector-only): it reads connector outputs, which are only near
-    /// its words, less well.
+    /// takes Hidden and Layers). Two layers, not three: a deeper reader reads exact sketches better but
+    /// connector outputs, which are only near its words, worse.
     /// </summary>
     public int LanguageHidden { get; init; } = 64;
     public int LanguageLayers { get; init; } = 2;
     /// <summary>
     /// Qwen3's 1e6 base, with 16-dim heads, leaves two rotary pairs that turn more than once over a
-    /// prompt; at 1e4 the parent tells neighbouring tokens apart (reading held-out descriptions: count 72% → 97.5%).
+    /// prompt; at 1e4 the parent tells neighbouring tokens apart.
     /// </summary>
     public double RopeTheta { get; init; } = 10_000;
     /// <summary>Images the vision parent learns from.</summary>
     public int ParentImages { get; init; } = 12000;
-    /// <summary>
-    /// Scenes the Qwen3 parent reads (one question each). Few scenes seen many times are memorised:
-    /// at 16,000 scenes a 3-layer parent fit its training text better than a 2-layer one (loss 0.18 vs 0.21)
-    /// but read held-out sketches worse (59% vs 67%).
-    /// </summary>
+    /// <summary>Scenes the Qwen3 parent reads (one question each): many, since few scenes seen many times are memorised.</summary>
     public int LanguageScenes { get; init; } = 64000;
-    /// <summary>
-    /// Reading held-out sketches, and (in brackets) the connector-only stitched model with the default
-    /// tower: 82% after 4,000 steps at peak lr 3e-3 (72.5%), 86% after 6,000 (81.0%), 86% after 8,000
-    /// (79.0%: left/right fell to 53%), 89% after 6,000 at 6e-3 (82.0%), 94% after 10,000 at 6e-3 (92.0%, but
-    /// 675 s of the 15-minute budget for the parents), 92% after 7,000 at 1e-2 (86.0%), 85% after 8,000 at
-    /// 1e-2 (left/right 72%: it is learned all at once or not). The reader bounds the stitched model.
-    /// </summary>
+    /// <summary>Qwen3 parent pretraining: the reader bounds the stitched model (docs/tinyworld.md: steps and rates tried).</summary>
     public long LanguageSteps { get; init; } = 7000;
     public double LanguageLearningRate { get; init; } = 1e-2;
-    /// <summary>
-    /// Held-out cells holding a shape centre that the tower's linear head gets right (tiles / global
-    /// crop), and the stitched model with a 4,000-step reader: 89 / 79% after 4,000 steps (64.5%), 97 / 94%
-    /// after 8,000 (72.5%), 97 / 95% after 12,000 (74.5%).
-    /// 8,000 take 292 s beside the Qwen3 parent, which then trains on both cores.
-    /// </summary>
+    /// <summary>Vision parent pretraining (the dense cell task; docs/tinyworld.md: steps tried).</summary>
     public long VisionSteps { get; init; } = 8000;
     /// <summary>
     /// Each parent trains on half the cores; the Qwen3 parent takes every core from this step on, once
@@ -78,10 +59,7 @@ public sealed record TinySettings
     public double VisionLearningRate { get; init; } = 3e-3;
     public int ParentBatch { get; init; } = 32;
 
-    /// <summary>
-    /// Same stages, small. The regression tower starts slowly: 2,000 steps at 1e-2 find 42% of held-out
-    /// shape cells in the tiles (1,000 at 3e-3: 23%).
-    /// </summary>
+    /// <summary>Same stages, small.</summary>
     public static TinySettings Quick => new()
     {
         TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageAllCoresFrom = 800, LanguageLearningRate = 3e-3,
@@ -197,9 +175,7 @@ public sealed class TinyWorldRun
         var train = Load(processor, new CauldronReader(dataDir, "train"));
         var eval = Load(processor, new CauldronReader(dataDir, "eval"));
         var (vlmDir, lmDir) = Parents(processor);
-        // One after another on every core. Side by side, one core each, a run with cached parents took as
-        // long (329 s vs 328 s): the full fine-tune and connector+head runs update the 151,936-row
-        // embedding, memory-bound work that wants both cores.
+        // One after another on every core: side by side they took as long (docs/tinyworld.md).
         var runs = new List<TinyRunResult>
         {
             TrainOne("stitched", vlmDir, lmDir, brokenWiring: false, FreezePolicy.ConnectorOnly, train, eval, processor),
