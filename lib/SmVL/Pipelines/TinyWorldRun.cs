@@ -23,7 +23,7 @@ public sealed record TinySettings
     /// <summary>Stitch steps per run (docs/tinyworld.md has what other counts gave).</summary>
     public long Steps { get; init; } = 500;
     public int MicroBatch { get; init; } = 16;
-    /// <summary>Stitch peak learning rate (connector-only on the default parents: 3e-3 57.5 %, 6e-3 65.5 %, 1e-2 80.0 %, 2e-2 76.5 %).</summary>
+    /// <summary>Stitch peak learning rate (docs/tinyworld.md: the rates tried).</summary>
     public double LearningRate { get; init; } = 1e-2;
     public ConnectorInitKind ConnectorInit { get; init; } = ConnectorInitKind.PyTorchDefault;
     public long Seed { get; init; } = 1;
