@@ -1,3 +1,4 @@
+using SmVL.TinyWorld;
 using System.CommandLine;
 using System.Diagnostics;
 using SmVL.Data;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using SmVL.Data;
 using SmVL.Evaluation;
-using SmVL.Pipelines;
 using SmVL.Training;
 
 namespace SmVL.Experiments.Verbs;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 
 namespace SmVL.Experiments.Verbs;
 
@@ -58,8 +58,8 @@ public sealed class TinyVerb : IVerb
         string outDir = args.Get("out") ?? "out/tiny";
         if (args.Flag("parents-only"))
         {
-            var (vlm, lm) = new TinyWorldRun(settings, outDir).Parents();
-            Console.WriteLine($"parents: {vlm}\n         {lm}");
+            var parents = new TinyWorldRun(settings, outDir).Parents();
+            Console.WriteLine($"parents: {parents.VlmDir}\n         {parents.LmDir}");
             return Task.FromResult(0);
         }
         var result = new TinyWorldRun(settings, outDir).Run(includeFull: !args.Flag("no-full"));

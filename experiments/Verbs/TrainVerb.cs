@@ -1,5 +1,5 @@
 using System.CommandLine;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using SmVL.Training;
 using TorchSharp;
 
@@ -45,7 +45,8 @@ public sealed class TrainVerb : IVerb
             "cuda" when torch.cuda.is_available() => torch.CUDA,
             _ => throw new CliException("--device cuda: this libtorch has no CUDA"),
         };
-        var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device, Cancel = cancel };
+        var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device, Cancel = cancel,
+                                             TinyWorld = new TinyWorldRun(new TinySettings(), outDir) };
         using var runner = new ExperimentRunner(experiment, outDir, options);
         ExperimentRunResult result;
         try { result = runner.Run(); }

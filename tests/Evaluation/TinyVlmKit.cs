@@ -1,3 +1,5 @@
+using SmVL.Training;
+using SmVL.TinyWorld;
 using System.Text.Json.Nodes;
 using SmVL.Checkpoints;
 using SmVL.Data;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,7 +1,8 @@
+using SmVL.Interactive;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SmVL.Experiments.Notebooks;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using SmVL.Training;
 using Xunit;
 using Xunit.Abstractions;

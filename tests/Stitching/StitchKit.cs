@@ -35,8 +35,10 @@ public static class StitchKit
     public static SmolVLMForConditionalGeneration Stitched(bool brokenWiring = false, long seed = 7,
         ConnectorInitKind init = ConnectorInitKind.PyTorchDefault, FreezePolicy? policy = FreezePolicy.ConnectorOnly)
     {
-        var model = Stitcher.ReplaceTextModel(ParentDir, LmDir, Text, brokenWiring);
+        // Stitcher.Stitch's three steps, without a processor: the kit's processor side is just its image id.
+        var model = Stitcher.ReplaceTextModel(ParentDir, LmDir, Text);
         Stitcher.NewConnector(model, init, seed);
+        if (!brokenWiring) Stitcher.AlignImageTokenId(model, ImageToken);
         if (policy is { } p) Freezing.Apply(model, p);
         return model;
     }

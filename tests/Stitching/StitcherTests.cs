@@ -48,7 +48,7 @@ public class StitcherTests(ITestOutputHelper log)
         Assert.Equal(StitchKit.ImageToken, back.Config.ImageTokenId);
         Assert.Equal(lm.VocabSize, back.Config.VocabSize);
         Assert.Equal(new[] { 2 }, t.EosTokenIds);
-        Assert.True(Stitcher.WiringIsIntact(back));
+        Assert.True(Stitcher.WiringIsIntact(back, StitchKit.ImageToken));
 
         using var batch = StitchKit.MakeBatch(5);
         using var _ = no_grad();

@@ -1,3 +1,5 @@
+using SmVL.Training;
+using SmVL.TinyWorld;
 using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Models;

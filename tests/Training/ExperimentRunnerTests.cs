@@ -1,6 +1,6 @@
 using SmVL.Experiments;
 using SmVL.Checkpoints;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using SmVL.Stitching;
 using SmVL.Tests.Stitching;
 using SmVL.Training;
@@ -29,7 +29,7 @@ public class ExperimentRunnerTests(ITestOutputHelper log)
     private ExperimentRunner Runner(Experiment e, string dir, string data, bool resume = false, long? maxSteps = null) =>
         new(e, dir, new ExperimentRunOptions
         {
-            Resume = resume, MaxSteps = maxSteps, DataDir = data, Tiny = Parents, Progress = false, Tensorboard = false, Log = log.WriteLine,
+            Resume = resume, MaxSteps = maxSteps, DataDir = data, TinyWorld = new TinyWorldRun(Parents, dir, log.WriteLine), Progress = false, Tensorboard = false, Log = log.WriteLine,
         });
 
     [Theory]
@@ -108,7 +108,7 @@ public class ExperimentRunnerTests(ITestOutputHelper log)
         var e = Small("tiny-connector.json") with { Train = Small("tiny-connector.json").Train with { Steps = 2, EvalEvery = 0 } };
         string dir = Fixtures.TempDir(), data = Fixtures.TempDir();
         using (var r = Runner(e, dir, data, maxSteps: 1)) r.Run();
-        using var other = Runner(e with { Train = e.Train with { LearningRate = 1e-2 } }, dir, data, resume: true);
+        using var other = Runner(e with { Train = e.Train with { LearningRate = 2 * e.Train.LearningRate } }, dir, data, resume: true);
         var ex = Assert.Throws<InvalidOperationException>(() => other.Run());
         Assert.Contains("experiment.json", ex.Message);
     }

@@ -1,4 +1,4 @@
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Models;
@@ -54,7 +54,7 @@ public class RealSizeSmokeTests(ITestOutputHelper log)
             Assert.Equal(12_582_912, result.Trainable);
             Assert.Equal(695_065_856, result.Total);
             var model = runner.Model!;
-            Assert.True(Stitcher.WiringIsIntact(model));
+            Assert.True(Stitcher.WiringIsIntact(model, 151655));
             Assert.Equal(151655, model.model.MergerImageTokenId);
 
             var row = MetricsLog.Read(run).Single();

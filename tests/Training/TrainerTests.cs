@@ -20,7 +20,7 @@ public class TrainerTests(ITestOutputHelper log)
     public void CorrectWiringGivesTheConnectorAGradient()
     {
         var model = StitchKit.Stitched(brokenWiring: false);
-        Assert.True(Stitcher.WiringIsIntact(model));
+        Assert.True(Stitcher.WiringIsIntact(model, StitchKit.ImageToken));
         Assert.Equal(StitchKit.ImageToken, model.model.MergerImageTokenId);
         var rows = new List<IReadOnlyDictionary<string, double>>();
         var trainer = NewTrainer(model, StitchKit.Options(1), Fixtures.TempDir());
@@ -35,7 +35,7 @@ public class TrainerTests(ITestOutputHelper log)
     public void BrokenWiringGivesExactlyZeroGradientAndAFlatLoss()
     {
         var model = StitchKit.Stitched(brokenWiring: true);
-        Assert.False(Stitcher.WiringIsIntact(model));
+        Assert.False(Stitcher.WiringIsIntact(model, StitchKit.ImageToken));
         Assert.Equal(StitchKit.ParentImageToken, model.model.MergerImageTokenId);
         var rows = new List<IReadOnlyDictionary<string, double>>();
         // Fixed batch: with no image feature reaching the LM, nothing trainable affects the loss.

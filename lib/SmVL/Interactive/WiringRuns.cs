@@ -1,9 +1,10 @@
+using SmVL.TinyWorld;
 using SmVL.Evaluation;
 using SmVL.Generation;
 using SmVL.Processing;
 using SmVL.Stitching;
 
-namespace SmVL.Pipelines;
+namespace SmVL.Interactive;
 
 /// <summary>
 /// A folder of trained runs as notebooks 05–07 read it, whichever world trained it: summary.json

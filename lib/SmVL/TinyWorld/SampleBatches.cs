@@ -1,7 +1,7 @@
 using SmVL.Processing;
 using SmVL.Training;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Micro-batch i = a fixed slice of a seeded permutation of processed samples: the same i always

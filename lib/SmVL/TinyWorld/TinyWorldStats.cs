@@ -1,6 +1,7 @@
+using SmVL.Data;
 using System.Text;
 
-namespace SmVL.Data;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Answer distribution per question type and its majority-class baseline: the accuracy of always

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Evaluation;
@@ -12,7 +13,7 @@ using SmVL.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Pretrains the tiny world's two parents, as HF-format folders, like the real ones:
@@ -26,6 +27,67 @@ namespace SmVL.Pipelines;
 /// </summary>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
 {
+    /// <summary>Qwen3's ids: `&lt;|image_pad|&gt;` (what the processor writes), the parent VLM's own image id, `&lt;|endoftext|&gt;`, `&lt;|im_end|&gt;`.</summary>
+    public const int ImageTokenId = 151655, ParentImageTokenId = 151656, PadTokenId = 151643, EosTokenId = 151645;
+
+    /// <summary>SmolVLM's image processor at the tiny sizes: tiles 32 px, longest edge 64.</summary>
+    public static ImageProcessorConfig ImageConfig => ImageProcessorConfig.SmolVLM2 with { LongestEdge = 64, MaxImageSize = 32 };
+
+    /// <summary>The tiny processor: the real Qwen3 tokenizer and Qwen3-SmVL template, patch 8 and pixel shuffle 2 → 4 tokens per tile.</summary>
+    public static Processor CreateProcessor()
+    {
+        var tok = Tokenizer.Qwen3();
+        return new Processor(tok, ChatTemplate.Qwen3SmVL(), new ImageProcessor(ImageConfig), ImageTokens.Qwen3SmVL(tok),
+            imageSeqLen: 4, padTokenId: PadTokenId);
+    }
+
+    /// <summary>The "SmolVLM2" parent: a small vision tower and a Llama text model (replaced when stitching), its own image-token id.</summary>
+    public static SmolVLMConfig ParentConfig(TinySettings s) => new()
+    {
+        ImageTokenId = ParentImageTokenId, ScaleFactor = 2, TieWordEmbeddings = true, VocabSize = 151936,
+        VisionConfig = new VisionConfig { HiddenSize = s.Hidden, IntermediateSize = 2 * s.Hidden, NumHiddenLayers = s.Layers, NumAttentionHeads = 4, ImageSize = 32, PatchSize = s.PatchSize },
+        TextConfig = LmConfig(s) with
+        {
+            ModelType = "llama", Architectures = new[] { "LlamaForCausalLM" }, HeadDimOrNull = null,
+            HiddenSize = s.Hidden, IntermediateSize = 2 * s.Hidden, NumHiddenLayers = s.Layers,
+        },
+    };
+
+    /// <summary>The "Qwen3" parent: Qwen3's architecture and full vocabulary at the tiny width and depth.</summary>
+    public static TextConfig LmConfig(TinySettings s) => new()
+    {
+        ModelType = "qwen3", Architectures = new[] { "Qwen3ForCausalLM" }, VocabSize = 151936, HiddenSize = s.LanguageHidden,
+        IntermediateSize = 2 * s.LanguageHidden, NumHiddenLayers = s.LanguageLayers, NumAttentionHeads = 4, NumKeyValueHeads = 2, HeadDimOrNull = 16,
+        RmsNormEps = 1e-6, RopeThetaOrNull = s.RopeTheta, TieWordEmbeddings = true, MaxPositionEmbeddings = 4096,
+        EosTokenIdNode = JsonValue.Create(EosTokenId), TorchDtype = "float32",
+    };
+
+    /// <summary>
+    /// The two pretrained parent folders in HF format, cached under the cache directory by their
+    /// settings (<see cref="TinySettings.LanguageParentKey"/>, <see cref="TinySettings.VisionParentKey"/>):
+    /// built once, reused by every later run.
+    /// </summary>
+    public static (string vlm, string lm) Folders(TinySettings s, Processor processor, Action<string> log)
+    {
+        string root = Path.Combine(Paths.Cache, "tinyworld");
+        string vlm = Path.Combine(root, "smolvlm-parent-" + s.VisionParentKey), lm = Path.Combine(root, "qwen3-parent-" + s.LanguageParentKey);
+        var parents = new TinyParents(s, processor, log);
+        // Parent data: its own random stream, so no parent ever saw a held-out image.
+        List<TinyWorldSample>? data = null;
+        List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(s.Seed, stream: 7).Generate(Math.Max(s.ParentImages, s.LanguageScenes)).ToList();
+        // Side by side, half the cores each; the same thread schedule whether or not the other parent is cached.
+        var jobs = new List<CoreShare.Job>();
+        if (!File.Exists(Path.Combine(lm, "config.json")))
+            jobs.Add(new("language", cores => parents.PretrainLanguage(lm, Data().Take(s.LanguageScenes).ToList(), cores), s.LanguageAllCoresFrom));
+        else log($"qwen3 parent: cached at {lm}");
+        if (!File.Exists(Path.Combine(vlm, "config.json")))
+            jobs.Add(new("vision", cores => parents.PretrainVision(vlm, Data().Take(s.ParentImages).ToList(), cores)));
+        else log($"smolvlm parent: cached at {vlm}");
+        if (jobs.Count == 2) Data();   // built once here: the lazy list is not safe to build from two threads
+        CoreShare.Run(jobs, s.Cores, shares: 2);
+        return (vlm, lm);
+    }
+
     public static int PatchClasses => Enum.GetValues<ShapeKind>().Length * Enum.GetValues<ShapeColour>().Length + 1;
 
     /// <summary>
@@ -72,7 +134,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var (rw, rh) = ImageProcessor.ResizeTarget(scene.Width, scene.Height, cfg.LongestEdge);
         var (ew, eh) = ImageProcessor.VisionEncoderTarget(rw, rh, cfg.MaxImageSize);
         int tile = cfg.MaxImageSize, crops = rows > 0 ? rows * cols + 1 : 1;
-        int cell = s.PatchSize * TinyWorldRun.ParentConfig(s).ScaleFactor, perSide = tile / cell, perCrop = perSide * perSide;
+        int cell = s.PatchSize * ParentConfig(s).ScaleFactor, perSide = tile / cell, perCrop = perSide * perSide;
         var cells = new int[crops * perCrop];
         // Smallest first: when two centres share a cell (0.1% of scenes), the larger shape, written last, keeps it.
         foreach (var shape in scene.Shapes.OrderBy(sh => sh.Size))
@@ -97,8 +159,8 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
         var samples = train.Select(t => SketchSample(t.Scene, t.Zh)).ToList();
-        var full = TinyWorldRun.LmConfig(s);
-        var vocabulary = new CompactVocabulary(samples.SelectMany(x => x.InputIds).Append(TinyWorldRun.PadTokenId).Append(TinyWorldRun.EosTokenId), full.VocabSize);
+        var full = LmConfig(s);
+        var vocabulary = new CompactVocabulary(samples.SelectMany(x => x.InputIds).Append(PadTokenId).Append(EosTokenId), full.VocabSize);
         log($"qwen3 parent: {samples.Count} texts use {vocabulary.Used.Count} of {full.VocabSize} token ids; the rest share one row while pretraining");
         using var compact = new CompactVocabularyLM(full, vocabulary);
         WeightInit.HfNormal(compact, 0.02, s.Seed);
@@ -128,13 +190,13 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     {
         lm.eval();
         var counts = new Dictionary<string, (int ok, int n)>();
-        var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { TinyWorldRun.EosTokenId }, PadTokenId = TinyWorldRun.PadTokenId };
+        var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = new long[] { EosTokenId }, PadTokenId = PadTokenId };
         foreach (var chunk in items.Chunk(25))
         {
             using var result = Generator.Generate(lm, chunk.Select(c => c.prompt.InputIds).ToList(), null, options);
             for (int i = 0; i < chunk.Length; i++)
             {
-                string text = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != TinyWorldRun.EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
+                string text = processor.Tokenizer.Decode(result.Tokens[i].Where(t => t != EosTokenId).Select(t => (int)t), skipSpecialTokens: true);
                 int hit = VqaAccuracy.Matches(text, chunk[i].q.Answer) ? 1 : 0;
                 foreach (var key in new[] { "overall", TinyWorldVocabulary.TypeName(chunk[i].q.Type) })
                 {
@@ -157,7 +219,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     {
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed + 1);
-        var config = TinyWorldRun.ParentConfig(s);
+        var config = ParentConfig(s);
         using var parent = new SmolVLMForConditionalGeneration(config);
         WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
         var vision = parent.model.vision_model;

@@ -1,11 +1,13 @@
+using SmVL.Training;
 using SmVL.Data;
+using SmVL.Interactive;
 using SmVL.Evaluation;
 using SmVL.Generation;
 using SmVL.Models;
 using SmVL.Processing;
 using SmVL.Stitching;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// The notebooks' default: tensors come from parity set A (a tiny SmolVLM around a Qwen3 text model,
@@ -24,7 +26,7 @@ public sealed class TinyNotebookWorld : NotebookWorld
     private static string RunsDir => Path.Combine(Paths.Cache, "tinyworld", $"notebooks-{Settings.Key}");
     private readonly TinyWorldRun _run = new(Settings, RunsDir);
 
-    /// <summary>Connector-only held-out accuracy from which a run counts as a model that sees (the main job reaches 86 %, quick 39 %).</summary>
+    /// <summary>Connector-only held-out accuracy from which a run counts as a model that sees (README: what the main job and the quick run reach).</summary>
     public const double SeeingAccuracy = 0.8;
     /// <summary>Where the README's main job writes its runs.</summary>
     public static string MainJobDir => Path.Combine(Paths.RepoRoot, "out", "tiny");
@@ -35,7 +37,7 @@ public sealed class TinyNotebookWorld : NotebookWorld
         $"tiny world: parity set A for tensors, the main job's runs (out/tiny) or else the quick tiny experiment for trained runs (set {RealCheckpointsVariable} to a folder with models/ and data/ to switch)";
     public override string VlmDir => SetA("smolvlm");
     public override string LmDir => SetA("qwen3");
-    protected override Processor CreateProcessor() => _run.CreateProcessor();
+    protected override Processor CreateProcessor() => TinyParents.CreateProcessor();
 
     /// <summary>Set A's SmolVLM already wraps a Qwen3 text model (widths 64, image token 500).</summary>
     public override SmolVLMForConditionalGeneration LoadStitched() => Pretrained.LoadSmolVLM(VlmDir);
@@ -54,8 +56,8 @@ public sealed class TinyNotebookWorld : NotebookWorld
         string dir = RunsDir;
         if (!File.Exists(Path.Combine(dir, "summary.json"))) _run.Run(includeFull: true);
         else Console.WriteLine($"reusing the runs in {dir}");
-        var (vlm, lm) = _run.Parents(Processor);   // cached by the run
-        return Wiring(dir, RunNames, vlm, lm,
+        var parents = _run.Parents();   // cached by the run
+        return Wiring(dir, RunNames, parents.VlmDir, parents.LmDir,
             $"quick tiny settings: {Settings.Steps} steps, micro-batch {Settings.MicroBatch}, peak lr {Settings.LearningRate}, {Settings.TrainImages} training images");
     }
 
@@ -82,8 +84,8 @@ public sealed class TinyNotebookWorld : NotebookWorld
     {
         var eval = VqaExample.From(new CauldronReader(Path.Combine(dir, "data"), "eval").ReadSubset("tinyworld_zh")).ToList();
         return new WiringRuns(dir, names, vlm, lm, Processor,
-            new TextSide(Processor.ImageTokenId, [TinyWorldRun.EosTokenId], TinyWorldRun.PadTokenId),
-            new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [TinyWorldRun.EosTokenId], PadTokenId = TinyWorldRun.PadTokenId },
+            TextSide.From(Processor, TinyParents.EosTokenId),
+            new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [TinyParents.EosTokenId], PadTokenId = TinyParents.PadTokenId },
             eval, settings, Schedule: TinyWorldRun.StitchSchedule, LabelPolicy: TinyWorldRun.StitchLabels);
     }
 }

@@ -1,3 +1,4 @@
+using SmVL.TinyWorld;
 using System.Diagnostics;
 using SmVL.Checkpoints;
 using SmVL.Data;
@@ -9,7 +10,7 @@ using SmVL.Processing;
 using SmVL.Stitching;
 using SmVL.Training;
 
-namespace SmVL.Pipelines;
+namespace SmVL.Interactive;
 
 /// <summary>
 /// The notebooks on the real checkpoints: a root laid out as data/README.md says
@@ -71,15 +72,15 @@ public sealed class RealNotebookWorld : NotebookWorld
         $"real checkpoints from {Root}: runs of {Steps} steps on the Cauldron subset '{Subset}', {EvalExamples} held-out questions, answers up to {MaxNewTokens} tokens ({StepsVariable}, {EvalVariable}, {MaxNewTokensVariable})";
     public override string VlmDir => Path.Combine(Root, "models", "SmolVLM2-256M-Video-Instruct");
     public override string LmDir => Path.Combine(Root, "models", "Qwen3-0.6B");
-    protected override Processor CreateProcessor() => ExperimentRunner.Qwen3SmVLProcessor(VlmDir, LmDir);
-    private TextSide Text => ExperimentRunner.Qwen3SmVLTextSide(Processor, LmDir);
+    private StitchParents? _parents;
+    private StitchParents Parents => _parents ??= StitchParents.Qwen3SmVL(VlmDir, LmDir);
+    protected override Processor CreateProcessor() => Parents.Processor;
+    private TextSide Text => Parents.Text;
 
     /// <summary>SmolVLM2's vision tower + Qwen3-0.6B, with the fresh 12288 → 1024 connector (PyTorch's default init).</summary>
     public override SmolVLMForConditionalGeneration LoadStitched()
     {
-        var model = Stitcher.ReplaceTextModel(VlmDir, LmDir, Text);
-        Stitcher.NewConnector(model, ConnectorInitKind.PyTorchDefault, seed: 42);
-        return model;
+        return Stitcher.Stitch(VlmDir, LmDir, Processor, Text, new StitchOptions(ConnectorInitKind.PyTorchDefault, Seed: 42));
     }
 
     public override IReadOnlyList<RgbImage> SampleImages(int count) =>

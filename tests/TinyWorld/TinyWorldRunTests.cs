@@ -1,8 +1,9 @@
+using SmVL.Training;
 using System.Text.Json.Nodes;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using Xunit;
 
-namespace SmVL.Tests.Pipelines;
+namespace SmVL.Tests.TinyWorld;
 
 /// <summary>
 /// The embedded default end to end at its smallest: data → parquet → Cauldron reader → processor →
@@ -49,6 +50,25 @@ public class TinyWorldRunTests
         Assert.True(stitched.Accuracy >= broken.Accuracy + 0.20, $"stitched {stitched.Accuracy:P1} vs broken wiring {broken.Accuracy:P1}");
         Assert.True(broken.Accuracy <= result.MajorityBaseline + 0.05, $"broken wiring {broken.Accuracy:P1} vs majority {result.MajorityBaseline:P1}");
         Assert.Equal(0.0, broken.MaxConnectorGradNorm);
+    }
+
+    /// <summary>
+    /// One run path: the main job's runs are experiment records, and with the default settings they
+    /// are the files in experiments/ (so `train --experiment experiments/tiny-connector.json` is the
+    /// main job's connector-only run).
+    /// </summary>
+    [Fact]
+    public void TheMainJobsRunsAreTheTinyExperimentFiles()
+    {
+        var runs = TinyWorldRun.Experiments(new TinySettings());
+        Assert.Equal(new[] { "stitched", "broken_frozen", "broken_full", "connector_head", "lora" }, runs.Select(r => r.Run));
+        foreach (var (_, experiment) in runs)
+        {
+            string file = Path.Combine(Paths.RepoRoot, "experiments", experiment.Name + ".json");
+            Assert.True(File.Exists(file), $"{file} is missing; it should read:\n{experiment.ToJson()}");
+            Assert.True(experiment.ToJson() == Experiment.Load(file).ToJson(), $"{file} differs from the main job's run; it should read:\n{experiment.ToJson()}");
+            Assert.Empty(experiment.Problems());
+        }
     }
 
     [Fact]

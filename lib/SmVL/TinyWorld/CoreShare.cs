@@ -1,7 +1,7 @@
 using System.Runtime.ExceptionServices;
 using TorchSharp;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Training jobs side by side, each on its own thread with a fixed share of the cores (cores /

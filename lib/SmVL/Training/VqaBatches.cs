@@ -5,7 +5,7 @@ using SmVL.Processing;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Pipelines;
+namespace SmVL.Training;
 
 /// <summary>
 /// Micro-batch i = the samples at positions [i·B, (i+1)·B) of a sample sequence, processed on

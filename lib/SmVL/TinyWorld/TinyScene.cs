@@ -1,6 +1,7 @@
+using SmVL.Data;
 using System.Text;
 
-namespace SmVL.Data;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// One shape: centre (pixels, continuous coordinates with pixel centres at +0.5) and size (side of

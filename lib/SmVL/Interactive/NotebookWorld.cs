@@ -1,7 +1,8 @@
+using SmVL.TinyWorld;
 using SmVL.Models;
 using SmVL.Processing;
 
-namespace SmVL.Pipelines;
+namespace SmVL.Interactive;
 
 /// <summary>
 /// What the notebooks run on, chosen by one setting, <see cref="RealCheckpointsVariable"/>.

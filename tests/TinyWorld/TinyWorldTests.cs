@@ -1,9 +1,12 @@
+using SmVL.Tests.Data;
+using SmVL.Training;
+using SmVL.TinyWorld;
 using System.Security.Cryptography;
 using SmVL.Data;
 using SmVL.Processing;
 using Xunit;
 
-namespace SmVL.Tests.Data;
+namespace SmVL.Tests.TinyWorld;
 
 public class TinyWorldTests
 {

@@ -4,7 +4,7 @@ using SmVL.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Pretraining a small LM that owns Qwen3's full 151,936-row vocabulary, at the cost of the few

@@ -1,4 +1,5 @@
-namespace SmVL.Data;
+using SmVL.Data;
+namespace SmVL.TinyWorld;
 
 /// <summary>A question about a scene in one language, with its exact answer.</summary>
 public sealed record TinyQuestion(TinyQuestionType Type, string Language, string Text, string Answer)

@@ -1,11 +1,11 @@
 using SmVL.Checkpoints;
 using SmVL.Models;
-using SmVL.Pipelines;
+using SmVL.TinyWorld;
 using SmVL.Training;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace SmVL.Tests.Pipelines;
+namespace SmVL.Tests.TinyWorld;
 
 /// <summary>
 /// The compact-vocabulary pretraining trick is only sound if the exported full-vocabulary model is

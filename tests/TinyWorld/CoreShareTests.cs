@@ -1,8 +1,9 @@
-using SmVL.Pipelines;
+using SmVL.Training;
+using SmVL.TinyWorld;
 using TorchSharp;
 using Xunit;
 
-namespace SmVL.Tests.Pipelines;
+namespace SmVL.Tests.TinyWorld;
 
 public class CoreShareTests
 {

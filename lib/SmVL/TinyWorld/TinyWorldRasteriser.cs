@@ -1,6 +1,7 @@
+using SmVL.Data;
 using SmVL.Processing;
 
-namespace SmVL.Data;
+namespace SmVL.TinyWorld;
 
 /// <summary>
 /// Draws a <see cref="TinyScene"/> with anti-aliased edges: each pixel takes supersample² point

@@ -1,6 +1,7 @@
+using SmVL.Data;
 using System.Text.Json;
 
-namespace SmVL.Data;
+namespace SmVL.TinyWorld;
 
 public enum ShapeKind { Circle, Square, Triangle, Diamond }
 

@@ -5,7 +5,7 @@ using Plotly.NET.CSharp;
 using SmVL.Plots;
 using SmVL.Training;
 
-namespace SmVL.Pipelines;
+namespace SmVL.TinyWorld;
 
 /// <summary>The embedded default's outputs: summary.json and report.html (the blog's loss figure).</summary>
 public sealed record TinyWorldResult(IReadOnlyList<TinyRunResult> Runs, double MajorityBaseline,

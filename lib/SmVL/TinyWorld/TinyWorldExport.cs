@@ -1,9 +1,10 @@
+using SmVL.Data;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SmVL.Processing;
 
-namespace SmVL.Data;
+namespace SmVL.TinyWorld;
 
 /// <summary>What an export wrote and measured.</summary>
 public sealed record TinyWorldExportResult(string OutDir, IReadOnlyList<string> Files, TinyWorldStats Train, TinyWorldStats Eval, TimeSpan Elapsed, TimeSpan RenderAndEncode);

@@ -8,7 +8,7 @@ using SmVL.Stitching;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SmVL.Pipelines;
+namespace SmVL.Training;
 
 /// <summary>How to run an experiment file, beyond what the file says.</summary>
 public sealed record ExperimentRunOptions
@@ -25,8 +25,10 @@ public sealed record ExperimentRunOptions
     /// <summary>Data directory overriding data.root (a Cauldron root, or where the tiny world is exported).</summary>
     public string? DataDir { get; init; }
     public Device? Device { get; init; }
-    /// <summary>Which tiny-world parents "tiny" means (the cached ones the `tiny` verb builds by default).</summary>
-    public TinySettings Tiny { get; init; } = new();
+    /// <summary>What parents "tiny" and the "tinyworld" recipe mean (null: such a file is refused).</summary>
+    public ITinyWorld? TinyWorld { get; init; }
+    /// <summary>Called after every optimizer step with the step and its metrics row.</summary>
+    public Action<long, IReadOnlyDictionary<string, double>>? OnStep { get; init; }
     public bool Progress { get; init; } = true;
     public bool Tensorboard { get; init; } = true;
     public Action<string> Log { get; init; } = Console.WriteLine;
@@ -38,12 +40,13 @@ public sealed record ExperimentRunResult(string RunDir, long Step, bool Finished
                                          long Trainable, long Total, string? ModelDir);
 
 /// <summary>
-/// Runs one experiment file into a run directory: resolve the parents ("tiny" → the tiny-world
-/// parents; otherwise HF folders), resolve the data (the tiny world exported as Cauldron parquet,
-/// or a Cauldron recipe), stitch (text model swap with or without the broken wiring, fresh
-/// connector), apply the freeze policy (LoRA adapters first when asked), print the parameter
-/// table, train, and save the stitched model as an HF folder (LoRA merged) when the schedule is
-/// done. Relative paths in the file are under the cache directory (data/README.md's layout).
+/// The one run path: runs one experiment into a run directory. Resolve the parents ("tiny" → the
+/// tiny-world parents; otherwise HF folders), resolve the data (the tiny world exported as
+/// Cauldron parquet, or a Cauldron recipe), stitch (<see cref="Stitcher.Stitch"/>: the three
+/// surgery steps, the last one skipped for the broken wiring), apply the freeze policy (LoRA
+/// adapters first when asked), print the parameter table, train, and save the stitched model as
+/// an HF folder (LoRA merged) when the schedule is done. The `train` verb and the tiny world's
+/// main job both run through here. Relative paths in the file are under the cache directory (data/README.md's layout).
 /// The run directory holds `experiment.json`, `metrics.jsonl`, `tb/`, `checkpoints/` and `model/`.
 /// </summary>
 public sealed class ExperimentRunner(Experiment experiment, string runDir, ExperimentRunOptions? options = null) : IDisposable
@@ -60,21 +63,20 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         Directory.CreateDirectory(runDir);
         RecordExperiment();
         var device = _o.Device ?? CPU;
-        var (processor, vlmDir, lmDir, text) = Parents();
+        var parents = Parents();
+        var processor = parents.Processor;
         var (train, eval) = Data(processor, device);
 
-        // Frozen modules stay float32 (issue #5 asked to measure bf16): on this machine's CPU (AMD EPYC,
-        // AVX2, no AVX512-BF16/AMX) one forward+backward of the full-size frozen Qwen3-0.6B at seq 512,
-        // connector and loss in fp32, took 44-47 CPU-s in fp32 and had not finished after 14 CPU-min
-        // with the LM's weights cast to bf16 (scratch benchmark, 2 threads).
+        // Frozen modules stay float32: on a CPU without bf16 matrix units a bf16 forward of the
+        // frozen LM is far slower than fp32 (docs/tinyworld.md).
         manual_seed(experiment.Stitch.Seed);
-        Model = Stitcher.ReplaceTextModel(vlmDir, lmDir, text, experiment.Stitch.BrokenWiring);
-        if (device.type != DeviceType.CPU) Model.to(device);
         using (var pixels = experiment.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm ? SamplePixels(train) : null)
-            Stitcher.NewConnector(Model, experiment.ConnectorInit, experiment.Stitch.Seed, pixels);
+            Model = Stitcher.Stitch(parents.VlmDir, parents.LmDir, processor, parents.Text,
+                new StitchOptions(experiment.ConnectorInit, experiment.Stitch.Seed, experiment.Stitch.BrokenWiring, pixels));
+        if (device.type != DeviceType.CPU) Model.to(device);
         if (experiment.ToLoraOptions() is { } lora) Lora.Apply(Model, lora);
         Freezing.Apply(Model, experiment.Policy);
-        _o.Log($"{Name}: {(Stitcher.WiringIsIntact(Model) ? "wiring intact" : $"BROKEN wiring (merger looks for {Model.model.MergerImageTokenId}, the processor writes {processor.ImageTokenId})")}, " +
+        _o.Log($"{Name}: {(Stitcher.WiringIsIntact(Model, processor.ImageTokenId) ? "wiring intact" : $"BROKEN wiring (merger looks for {Model.model.MergerImageTokenId}, the processor writes {processor.ImageTokenId})")}, " +
                $"connector init {ConnectorInit.Name(experiment.ConnectorInit)}, freeze {Freezing.Name(experiment.Policy)}");
         _o.Log(Freezing.Summary(Model));
         var table = Freezing.Table(Model);
@@ -82,12 +84,13 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         var trainOptions = experiment.Train with
         {
             Progress = _o.Progress,
+            ProgressLabel = Name,
             // Eval batches never wrap: at most one pass over the held-out set.
             EvalBatches = eval is null ? 0 : (int)Math.Min(experiment.Train.EvalBatches, eval.BatchesPerPass),
         };
         Trainer = new Trainer(Model, trainOptions, runDir) { Tensorboard = _o.Tensorboard, Log = _o.Log };
         if (_o.Resume && !TrainState.Completed(runDir).Any()) _o.Log($"{Name}: --resume but no checkpoint in {TrainState.Dir(runDir)}; starting at step 0");
-        Trainer.Run(train, eval, _o.Resume, _o.MaxSteps, cancel: _o.Cancel);
+        Trainer.Run(train, eval, _o.Resume, _o.MaxSteps, _o.OnStep, _o.Cancel);
         if (train.Truncated + train.Dropped > 0)
             _o.Log($"{Name}: {train.Truncated} samples cut to max_length {experiment.MaxLength} (image tokens intact), {train.Dropped} left out (max_length fell inside their image tokens)");
 
@@ -114,43 +117,17 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
     }
 
     /// <summary>The processor, both parent folders and the text side the stitch hands the model.</summary>
-    private (Processor, string vlm, string lm, TextSide) Parents()
+    private StitchParents Parents()
     {
         bool tinyVlm = experiment.Parents.Vlm == Experiment.Tiny, tinyLm = experiment.Parents.Lm == Experiment.Tiny;
         if (tinyVlm != tinyLm)
             throw new InvalidDataException($"{Name}: parents.vlm and parents.lm must both be \"tiny\" or both be folders (the tiny parents share their own tokenizer and image sizes)");
-        if (tinyVlm)
-        {
-            var tiny = new TinyWorldRun(_o.Tiny, runDir, _o.Log);
-            var processor = tiny.CreateProcessor();
-            var (vlm, lm) = tiny.Parents(processor);
-            return (processor, vlm, lm, new TextSide(processor.ImageTokenId, new[] { TinyWorldRun.EosTokenId }, TinyWorldRun.PadTokenId));
-        }
-        string vlmDir = Folder(experiment.Parents.Vlm, "parents.vlm"), lmDir = Folder(experiment.Parents.Lm, "parents.lm");
-        var real = Qwen3SmVLProcessor(vlmDir, lmDir);
-        return (real, vlmDir, lmDir, Qwen3SmVLTextSide(real, lmDir));
+        if (tinyVlm) return Tiny("parents \"tiny\"").Parents();
+        return StitchParents.Qwen3SmVL(Folder(experiment.Parents.Vlm, "parents.vlm"), Folder(experiment.Parents.Lm, "parents.lm"));
     }
 
-    /// <summary>What the stitch hands the model for real parents: the processor's image and pad ids, Qwen3's &lt;|im_end|&gt; as the stop.</summary>
-    public static TextSide Qwen3SmVLTextSide(Processor processor, string lmDir)
-    {
-        int eos = processor.Tokenizer.TokenToId("<|im_end|>") ?? throw new InvalidDataException($"{lmDir}: the tokenizer has no <|im_end|> (not a Qwen3 tokenizer?)");
-        return new TextSide(processor.ImageTokenId, new[] { eos }, processor.PadTokenId);
-    }
-
-    /// <summary>
-    /// The stitched processor for real parents: Qwen3's tokenizer (the LM folder's, else the
-    /// npm copy), the Qwen3-SmVL template, the VLM's image processor config and image_seq_len.
-    /// </summary>
-    public static Processor Qwen3SmVLProcessor(string vlmDir, string lmDir)
-    {
-        var tokenizer = File.Exists(Path.Combine(lmDir, "tokenizer.json")) ? Tokenizer.FromFile(lmDir) : Tokenizer.Qwen3();
-        string pre = Path.Combine(vlmDir, "preprocessor_config.json");
-        var images = File.Exists(pre) ? ImageProcessorConfig.Load(pre) : ImageProcessorConfig.SmolVLM2;
-        int pad = tokenizer.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{lmDir}: the tokenizer has no <|endoftext|> pad token");
-        return new Processor(tokenizer, ChatTemplate.Qwen3SmVL(), new ImageProcessor(images), ImageTokens.Qwen3SmVL(tokenizer),
-            HfConfig.Load<SmolVLMConfig>(vlmDir).ImageSeqLen, pad);
-    }
+    private ITinyWorld Tiny(string what) => _o.TinyWorld
+        ?? throw new InvalidOperationException($"{Name}: {what} needs the tiny world, which this caller did not provide");
 
     private string Folder(string path, string field)
     {
@@ -161,7 +138,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
     }
 
     /// <summary>Relative paths of an experiment file live under the cache directory.</summary>
-    private static string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.Combine(Paths.Cache, path);
+    public static string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.Combine(Paths.Cache, path);
 
     private (VqaBatches train, VqaBatches? eval) Data(Processor processor, Device device)
     {
@@ -171,8 +148,8 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         Func<IEnumerable<VqaSample>> trainSamples;
         if (d.Recipe == "tinyworld")
         {
-            string dir = TinyWorldData();
-            var train = new CauldronReader(dir, "train").ReadSubset("tinyworld_zh").ToList();
+            string dir = Tiny("data recipe \"tinyworld\"").Data(_o.DataDir is { } given ? d with { Root = Path.GetFullPath(given) } : d);
+            var train = Shuffled(new CauldronReader(dir, "train").ReadSubset("tinyworld_zh").ToList(), d.Seed);
             evalSamples = new CauldronReader(dir, "eval").ReadSubset("tinyworld_zh").ToList();
             trainSamples = () => train;
             _o.Log($"{Name}: tiny world from {dir}: {train.Count} train / {evalSamples.Count} eval questions");
@@ -208,26 +185,12 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         };
     }
 
-    /// <summary>
-    /// The tiny world as Cauldron parquet: --data, data.root, or a cache directory named by seed
-    /// and sizes; written once (to a temp directory, then renamed) and reused.
-    /// </summary>
-    private string TinyWorldData()
+    /// <summary>The rows in the order of a permutation seeded by the data seed (the tiny world is written in generation order).</summary>
+    private static List<VqaSample> Shuffled(List<VqaSample> rows, long seed)
     {
-        var d = experiment.Data;
-        if (d.TrainSize is not { } trainSize) throw new InvalidDataException($"{Name}: data.train_size is required for the tinyworld recipe");
-        string dir = _o.DataDir ?? (d.Root is { } root ? Resolve(root) : Path.Combine(Paths.Cache, "data", $"tinyworld-s{d.Seed}-n{trainSize}-e{d.EvalSize}"));
-        if (File.Exists(Path.Combine(dir, "tinyworld_vocab.json"))) return dir;   // written last: the export is complete
-        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
-            throw new InvalidDataException($"{Name}: {dir} is neither empty nor a complete tiny-world export");
-        string tmp = dir.TrimEnd('/') + ".tmp";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        var export = TinyWorldExport.Write(tmp, checked((int)trainSize), checked((int)d.EvalSize), d.Seed);
-        if (Directory.Exists(dir)) Directory.Delete(dir);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(dir))!);
-        Directory.Move(tmp, dir);
-        _o.Log($"{Name}: tiny world written to {dir} in {export.Elapsed.TotalSeconds:F1}s");
-        return dir;
+        var order = Enumerable.Range(0, rows.Count).ToArray();
+        new Random((int)seed).Shuffle(order);
+        return order.Select(i => rows[i]).ToList();
     }
 
     /// <summary>Tiles of the first training batch (padding tiles dropped), for the embedding-norm connector init.</summary>

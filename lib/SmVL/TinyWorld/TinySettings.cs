@@ -1,0 +1,69 @@
+using TorchSharp;
+using SmVL.Stitching;
+
+namespace SmVL.TinyWorld;
+
+/// <summary>Sizes and steps of the embedded default ("tiny world").</summary>
+public sealed record TinySettings
+{
+    public int TrainImages { get; init; } = 4000;
+    public int EvalImages { get; init; } = 200;
+    /// <summary>Stitch steps per run (docs/tinyworld.md has what other counts gave).</summary>
+    public long Steps { get; init; } = 500;
+    public int MicroBatch { get; init; } = 16;
+    /// <summary>Stitch peak learning rate (docs/tinyworld.md: the rates tried).</summary>
+    public double LearningRate { get; init; } = 1e-2;
+    public ConnectorInitKind ConnectorInit { get; init; } = ConnectorInitKind.PyTorchDefault;
+    public long Seed { get; init; } = 1;
+    public int Hidden { get; init; } = 64;
+    public int Layers { get; init; } = 2;
+    public int PatchSize { get; init; } = 8;
+    /// <summary>
+    /// The Qwen3 parent's width and depth (the SmolVLM parent's own text model, replaced when stitching,
+    /// takes Hidden and Layers). Two layers, not three: a deeper reader reads exact sketches better but
+    /// connector outputs, which are only near its words, worse.
+    /// </summary>
+    public int LanguageHidden { get; init; } = 64;
+    public int LanguageLayers { get; init; } = 2;
+    /// <summary>
+    /// Qwen3's 1e6 base, with 16-dim heads, leaves two rotary pairs that turn more than once over a
+    /// prompt; at 1e4 the parent tells neighbouring tokens apart.
+    /// </summary>
+    public double RopeTheta { get; init; } = 10_000;
+    /// <summary>Images the vision parent learns from.</summary>
+    public int ParentImages { get; init; } = 12000;
+    /// <summary>Scenes the Qwen3 parent reads (one question each): many, since few scenes seen many times are memorised.</summary>
+    public int LanguageScenes { get; init; } = 64000;
+    /// <summary>Qwen3 parent pretraining: the reader bounds the stitched model (docs/tinyworld.md: steps and rates tried).</summary>
+    public long LanguageSteps { get; init; } = 7000;
+    public double LanguageLearningRate { get; init; } = 1e-2;
+    /// <summary>Vision parent pretraining (the dense cell task; docs/tinyworld.md: steps tried).</summary>
+    public long VisionSteps { get; init; } = 8000;
+    /// <summary>
+    /// Each parent trains on half the cores; the Qwen3 parent takes every core from this step on, once
+    /// the tower has finished (it waits for it there). A fixed step, not "when the tower is done", so
+    /// the reader's thread count at each step, and with it its weights, never depends on timing.
+    /// </summary>
+    public long LanguageAllCoresFrom { get; init; } = 3500;
+    public double VisionLearningRate { get; init; } = 3e-3;
+    public int ParentBatch { get; init; } = 32;
+
+    /// <summary>Same stages, small.</summary>
+    public static TinySettings Quick => new()
+    {
+        TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageAllCoresFrom = 800, LanguageLearningRate = 3e-3,
+        VisionSteps = 2000, VisionLearningRate = 1e-2, ParentBatch = 32,
+    };
+
+    /// <summary>What each cached parent depends on (the version part changes when the recipe does).
+    /// The core count is part of both: it sets the parents' thread counts, and so their float summation order.</summary>
+    public string LanguageParentKey => $"v6-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}-a{LanguageAllCoresFrom}";
+    public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}";
+
+    /// <summary>The cores the parents share: libtorch's thread count when the run starts.</summary>
+    public int Cores { get; init; } = torch.get_num_threads();
+
+    /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
+    public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+        $"{LanguageParentKey}|{VisionParentKey}|{TrainImages}|{EvalImages}|{Steps}|{MicroBatch}|{LearningRate:R}|{ConnectorInit}")))[..12].ToLowerInvariant();
+}
