@@ -44,7 +44,8 @@ public sealed class ChatTemplate
     }
 
     /// <summary>The Qwen3-SmVL template the blog trains with (Templates/qwen3_smvl.jinja).</summary>
-    public static ChatTemplate Qwen3SmVL() => new(Templates.Qwen3SmVLTemplate.Source);
+    public static ChatTemplate Qwen3SmVL() => new(Qwen3SmVLSource);
+    private static readonly string Qwen3SmVLSource = EmbeddedText.Read("qwen3_smvl.jinja");
 
     /// <summary>
     /// Render with apply_chat_template's keyword arguments (messages, tools, add_generation_prompt,
