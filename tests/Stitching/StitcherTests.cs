@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace SmVL.Tests.Stitching;
 
-public class StitcherTests(ITestOutputHelper log)
+public class StitcherTests
 {
     [Fact]
     public void StitchedModelTakesVisionFromTheParentTextFromTheLmAndTheProcessorsImageId()
