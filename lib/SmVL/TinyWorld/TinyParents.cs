@@ -22,7 +22,7 @@ namespace SmVL.TinyWorld;
 /// learns to read facts from its context (what the connector will later feed it); the descriptions
 /// are sketches laid out like an image prompt (<see cref="SketchSample"/>); and a
 /// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
-/// The vision tower learns from a dense auxiliary task (tinyworld-notes.md: end-to-end VQA loss alone
+/// The vision tower learns from a dense auxiliary task (docs/tinyworld.md: end-to-end VQA loss alone
 /// did not teach it): for every image-token cell (its pixel-shuffled patches), a linear head regresses onto the one-hot of its class, empty or one of the shape×colour classes.
 /// </summary>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
