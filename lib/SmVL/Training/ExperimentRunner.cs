@@ -70,9 +70,10 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         // Frozen modules stay float32: on a CPU without bf16 matrix units a bf16 forward of the
         // frozen LM is far slower than fp32 (docs/tinyworld.md).
         manual_seed(experiment.Stitch.Seed);
-        using (var pixels = experiment.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm ? SamplePixels(train) : null)
+        // The embedding-norm init looks at the vision features of the first training batch.
+        using (var first = experiment.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm ? train.Get(0) : null)
             Model = Stitcher.Stitch(parents.VlmDir, parents.LmDir, processor, parents.Text,
-                new StitchOptions(experiment.ConnectorInit, experiment.Stitch.Seed, experiment.Stitch.BrokenWiring, pixels));
+                new StitchOptions(experiment.ConnectorInit, experiment.Stitch.Seed, experiment.Stitch.BrokenWiring, first?.PixelValues));
         if (device.type != DeviceType.CPU) Model.to(device);
         if (experiment.ToLoraOptions() is { } lora) Lora.Apply(Model, lora);
         Freezing.Apply(Model, experiment.Policy);
@@ -191,15 +192,6 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         var order = Enumerable.Range(0, rows.Count).ToArray();
         new Random((int)seed).Shuffle(order);
         return order.Select(i => rows[i]).ToList();
-    }
-
-    /// <summary>Tiles of the first training batch (padding tiles dropped), for the embedding-norm connector init.</summary>
-    private static Tensor SamplePixels(VqaBatches train)
-    {
-        using var scope = NewDisposeScope();
-        using var b = train.Get(0);
-        var tiles = b.PixelValues!.flatten(0, 1);
-        return tiles[tiles.ne(Scalars.Zero).flatten(1).any(1)].MoveToOuterDisposeScope();
     }
 
     public void Dispose() => Model?.Dispose();
