@@ -8,8 +8,8 @@ namespace SmVL;
 /// faults in and zeroes its pages again. Serving all blocks from the heap and trimming it only above
 /// 1 GB of free top lets the next step reuse them: a tiny-world stitch step went from 354 to 189 ms
 /// (one thread), its head + loss from 243 to 91 ms. Opt-in (<see cref="Enable"/>: the CLI, the
-/// benchmarks and the tests call it first thing), since it changes malloc for the whole process, a
-/// notebook kernel included; MALLOC_* environment variables set by the user take precedence. The
+/// benchmarks and the tests call it first thing, the notebooks' tiny world before it trains), since it
+/// changes malloc for the whole process, a notebook kernel included; MALLOC_* environment variables set by the user take precedence. The
 /// price: freed blocks below the heap's top stay resident, so after a large job (a full-size run
 /// peaks at 19 GB) call <see cref="Release"/>.
 /// </summary>

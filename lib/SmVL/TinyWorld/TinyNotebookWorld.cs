@@ -54,7 +54,12 @@ public sealed class TinyNotebookWorld : NotebookWorld
                           "The wiring lesson holds; the accuracy numbers are not what a trained stitch reaches.");
         if (main is { } weak) return weak.Runs;   // e.g. the main job run with --quick: the same runs as below
         string dir = RunsDir;
-        if (!File.Exists(Path.Combine(dir, "summary.json"))) _run.Run(includeFull: true);
+        if (!File.Exists(Path.Combine(dir, "summary.json")))
+        {
+            // Training in the kernel: serve the logits' large blocks from the heap, as the CLI does (NativeAllocator's summary has why).
+            NativeAllocator.Enable();
+            _run.Run(includeFull: true);
+        }
         else Console.WriteLine($"reusing the runs in {dir}");
         var parents = _run.Parents();   // cached by the run
         return Wiring(dir, RunNames, parents.VlmDir, parents.LmDir,
