@@ -85,6 +85,9 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         else log($"smolvlm parent: cached at {vlm}");
         if (jobs.Count == 2) Data();   // built once here: the lazy list is not safe to build from two threads
         CoreShare.Run(jobs, s.Cores, shares: 2);
+        // Its image settings, as a real SmolVLM2 folder has them: the folder pair is also a pair of ordinary HF parents.
+        string images = Path.Combine(vlm, "preprocessor_config.json");
+        if (!File.Exists(images)) processor.Images.Config.Save(images);
         return (vlm, lm);
     }
 

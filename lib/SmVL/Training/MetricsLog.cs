@@ -26,7 +26,9 @@ public sealed class MetricsLog : IDisposable
         {
             // Keep rows up to the resumed step; a torn last line (killed mid-write) is dropped too.
             kept = File.ReadAllLines(_path).Where(l => StepOf(l) is { } s && s <= resumeStep).ToArray();
-            File.WriteAllLines(_path, kept);
+            // Written beside and renamed over: a kill during the rewrite leaves the old file, never a cut one.
+            File.WriteAllLines(_path + ".tmp", kept);
+            File.Move(_path + ".tmp", _path, overwrite: true);
         }
         else if (File.Exists(_path)) File.Delete(_path);
         _writer = new StreamWriter(new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
