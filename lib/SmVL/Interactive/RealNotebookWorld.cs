@@ -103,7 +103,7 @@ public sealed class RealNotebookWorld : NotebookWorld
         var pilot = Pilot("stitched", false, "connector");
         return new WiringRuns(dir, Wiring.Select(w => w.Name).ToList(), VlmDir, LmDir, Processor, Text, Generation, EvalSet(),
             $"cocoqa-200 pilot cut to {Steps} steps of one sample (lr {pilot.Train.LearningRate}) on '{Subset}'",
-            pilot.Train.Schedule, pilot.LabelPolicy == "assistant-only" ? LabelPolicy.AssistantOnly : LabelPolicy.FullText);
+            pilot.Train.Schedule, pilot.Labels);
     }
 
     /// <summary>experiments/cocoqa-200.json pointed at this root and cut to this world's size.</summary>

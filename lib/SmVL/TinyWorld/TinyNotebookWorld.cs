@@ -25,6 +25,8 @@ public sealed class TinyNotebookWorld : NotebookWorld
     private static string SetA(string model) => Path.Combine(Paths.RepoRoot, "tests", "fixtures", "parity", "set-a", model);
     private static string RunsDir => Path.Combine(Paths.Cache, "tinyworld", $"notebooks-{Settings.Key}");
     private readonly TinyWorldRun _run = new(Settings, RunsDir);
+    /// <summary>How the runs trained (schedule, label policy): the main job's connector-only experiment.</summary>
+    private static Experiment Stitched => TinyWorldRun.Experiments(Settings)[0].Experiment;
 
     /// <summary>Connector-only held-out accuracy from which a run counts as a model that sees (README: what the main job and the quick run reach).</summary>
     public const double SeeingAccuracy = 0.8;
@@ -91,6 +93,6 @@ public sealed class TinyNotebookWorld : NotebookWorld
         return new WiringRuns(dir, names, vlm, lm, Processor,
             TextSide.From(Processor, TinyParents.EosTokenId),
             new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [TinyParents.EosTokenId], PadTokenId = TinyParents.PadTokenId },
-            eval, settings, Schedule: TinyWorldRun.StitchSchedule, LabelPolicy: TinyWorldRun.StitchLabels);
+            eval, settings, Schedule: Stitched.Train.Schedule, LabelPolicy: Stitched.Labels);
     }
 }

@@ -35,10 +35,6 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
     private readonly TinySettings _s = settings;
     private readonly Action<string> _log = log ?? Console.WriteLine;
 
-    /// <summary>How every stitch run of the tiny world trains: its lr schedule and which tokens carry loss.</summary>
-    public const string StitchSchedule = "cosine";
-    public const LabelPolicy StitchLabels = LabelPolicy.AssistantOnly;
-
     /// <summary>
     /// The main job's runs as experiment definitions: run directory name and experiment. With the
     /// default settings these are experiments/tiny-*.json, so `train --experiment` reproduces any one.
@@ -54,7 +50,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
             Freeze = new FreezeSpec { Policy = Freezing.Name(policy), Lora = policy == FreezePolicy.Lora ? new LoraSpec { Rank = 8, Alpha = 16 } : null },
             Train = new TrainOptions
             {
-                Steps = s.Steps, GradAccum = 1, MicroBatch = s.MicroBatch, LearningRate = s.LearningRate, Schedule = StitchSchedule, WarmupRatio = 0.03,
+                Steps = s.Steps, GradAccum = 1, MicroBatch = s.MicroBatch, LearningRate = s.LearningRate, Schedule = "cosine", WarmupRatio = 0.03,
                 EvalEvery = Math.Max(1, (int)(s.Steps / 5)), EvalBatches = 2, SaveEvery = (int)s.Steps, KeepLast = 1,
             },
             MaxLength = 2048,

@@ -62,6 +62,8 @@ public sealed record Experiment
         Directory.GetFiles(dir, "*.json").OrderBy(p => p, StringComparer.Ordinal).Select(p => (p, Load(p))).ToList();
 
     [JsonIgnore] public FreezePolicy Policy => Freezing.Parse(Freeze.Policy);
+    /// <summary>The label policy as the processor takes it.</summary>
+    [JsonIgnore] public Processing.LabelPolicy Labels => LabelPolicy == "assistant-only" ? Processing.LabelPolicy.AssistantOnly : Processing.LabelPolicy.FullText;
     [JsonIgnore] public ConnectorInitKind ConnectorInit => Stitching.ConnectorInit.Parse(Stitch.ConnectorInit);
 
     /// <summary>The LoRA options when the policy is lora (seeded from the stitch seed), else null.</summary>

@@ -144,7 +144,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
     private (VqaBatches train, VqaBatches? eval) Data(Processor processor, Device device)
     {
         var d = experiment.Data;
-        var policy = experiment.LabelPolicy == "assistant-only" ? LabelPolicy.AssistantOnly : LabelPolicy.FullText;
+        var policy = experiment.Labels;
         IReadOnlyList<VqaSample> evalSamples;
         Func<IEnumerable<VqaSample>> trainSamples;
         if (d.Recipe == "tinyworld")
