@@ -15,7 +15,7 @@ namespace SmVL.Interactive;
 /// <summary>
 /// The notebooks on the real checkpoints: a root laid out as data/README.md says
 /// (models/SmolVLM2-256M-Video-Instruct, models/Qwen3-0.6B, data/the_cauldron/&lt;subset&gt;/*.parquet).
-/// The processor is the one the real runs use (<see cref="ExperimentRunner.Qwen3SmVLProcessor"/>).
+/// The processor is the one the real runs use (<see cref="StitchParents.Qwen3SmVL"/>).
 /// The trained runs are the cocoqa-200 pilot (experiments/cocoqa-200.json, through
 /// <see cref="ExperimentRunner"/>) cut to <see cref="Steps"/> optimizer steps of one sample each —
 /// correct wiring, broken wiring frozen, broken wiring fully fine-tuned — on the cocoqa subset
@@ -78,10 +78,8 @@ public sealed class RealNotebookWorld : NotebookWorld
     private TextSide Text => Parents.Text;
 
     /// <summary>SmolVLM2's vision tower + Qwen3-0.6B, with the fresh 12288 → 1024 connector (PyTorch's default init).</summary>
-    public override SmolVLMForConditionalGeneration LoadStitched()
-    {
-        return Stitcher.Stitch(VlmDir, LmDir, Processor, Text, new StitchOptions(ConnectorInitKind.PyTorchDefault, Seed: 42));
-    }
+    public override SmolVLMForConditionalGeneration LoadStitched() =>
+        Stitcher.Stitch(VlmDir, LmDir, Processor, Text, new StitchOptions(ConnectorInitKind.PyTorchDefault, Seed: 42));
 
     public override IReadOnlyList<RgbImage> SampleImages(int count) =>
         EvalSet().Select(e => e.Image).Distinct().Take(count).ToList();

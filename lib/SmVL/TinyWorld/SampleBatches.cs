@@ -9,15 +9,8 @@ namespace SmVL.TinyWorld;
 /// </summary>
 public sealed class SampleBatches(Processor processor, IReadOnlyList<ProcessedSample> data, int microBatch, long seed) : IBatchSource
 {
-    private readonly int[] _order = Permutation(data.Count, seed);
+    private readonly int[] _order = TrainingOrder.Permutation(data.Count, seed);
 
     public Batch Get(long i) => processor.Collate(Enumerable.Range(0, microBatch)
         .Select(j => data[_order[(int)((i * microBatch + j) % data.Count)]]).ToList());
-
-    private static int[] Permutation(int n, long seed)
-    {
-        var p = Enumerable.Range(0, n).ToArray();
-        new Random((int)seed).Shuffle(p);
-        return p;
-    }
 }

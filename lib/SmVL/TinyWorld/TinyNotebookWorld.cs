@@ -90,9 +90,8 @@ public sealed class TinyNotebookWorld : NotebookWorld
     private WiringRuns Wiring(string dir, IReadOnlyList<string> names, string vlm, string lm, string settings)
     {
         var eval = VqaExample.From(new CauldronReader(Path.Combine(dir, "data"), "eval").ReadSubset("tinyworld_zh")).ToList();
-        return new WiringRuns(dir, names, vlm, lm, Processor,
-            TextSide.From(Processor, TinyParents.EosTokenId),
-            new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [TinyParents.EosTokenId], PadTokenId = TinyParents.PadTokenId },
+        var text = TextSide.From(Processor, TinyParents.EosTokenId);
+        return new WiringRuns(dir, names, vlm, lm, Processor, text, TinyWorldRun.Generation(Processor, text),
             eval, settings, Schedule: Stitched.Train.Schedule, LabelPolicy: Stitched.Labels);
     }
 }

@@ -237,8 +237,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var parameters = vision.named_parameters().Select(np => ("vision." + np.name, np.parameter))
             .Concat(head.named_parameters().Select(np => ("head." + np.name, np.parameter))).ToList();
         using var optimizer = new AdamW(parameters, s.VisionLearningRate, weightDecay: 0.0);
-        var order = Enumerable.Range(0, data.Count).ToArray();
-        new Random((int)s.Seed).Shuffle(order);
+        var order = TrainingOrder.Permutation(data.Count, s.Seed);
         var bar = new ProgressBar("vision", s.VisionSteps);
         double first = 0, last = 0;
         for (long step = 0; step < s.VisionSteps; step++)

@@ -1,17 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Evaluation;
 using SmVL.Generation;
-using Generator = SmVL.Generation.Generator;
-using SmVL.Models;
 using SmVL.Plots;
 using SmVL.Processing;
 using SmVL.Stitching;
 using SmVL.Training;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace SmVL.TinyWorld;
 
@@ -103,7 +98,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
             OnStep = (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")),
         });
         var trained = runner.Run();
-        var evaluation = VqaEvaluation.Run(runner.Model!, parents.Processor, eval, new VqaEvalOptions { Generation = Generation(parents), EvalLoss = false, Progress = false });
+        var evaluation = VqaEvaluation.Run(runner.Model!, parents.Processor, eval, new VqaEvalOptions { Generation = Generation(parents.Processor, parents.Text), EvalLoss = false, Progress = false });
         PredictionsFile.Write(Path.Combine(runDir, "predictions.jsonl"), evaluation.Predictions);
         double acc = evaluation.Accuracy.Overall.Accuracy;
         _log($"{run}: accuracy {acc:P1}; connector grad norm max {maxConnectorGrad:G4}");
@@ -111,10 +106,10 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
             trained.Losses, trained.Trainable, trained.Total, evaluation.Predictions);
     }
 
-    /// <summary>Greedy answers of up to 40 tokens, stopping at the tiny parents' eos.</summary>
-    public static GenerationOptions Generation(StitchParents parents) => new()
+    /// <summary>Greedy answers of up to 40 tokens, stopping at the text side's eos.</summary>
+    public static GenerationOptions Generation(Processor processor, TextSide text) => new()
     {
-        MaxNewTokens = 40, EosTokenIds = parents.Text.EosTokenIds.Select(i => (long)i).ToArray(), PadTokenId = parents.Processor.PadTokenId,
+        MaxNewTokens = 40, EosTokenIds = text.EosTokenIds.Select(i => (long)i).ToArray(), PadTokenId = processor.PadTokenId,
     };
 
     /// <summary>The tiny parents (built on first use, cached by their settings) and the tiny processor.</summary>

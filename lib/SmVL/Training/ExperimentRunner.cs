@@ -2,7 +2,6 @@ using SmVL.Checkpoints;
 using SmVL.Data;
 using SmVL.Evaluation;
 using SmVL.Models;
-using SmVL.Training;
 using SmVL.Processing;
 using SmVL.Stitching;
 using TorchSharp;
@@ -150,7 +149,9 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         if (d.Recipe == "tinyworld")
         {
             string dir = Tiny("data recipe \"tinyworld\"").Data(_o.DataDir is { } given ? d with { Root = Path.GetFullPath(given) } : d);
-            var train = Shuffled(new CauldronReader(dir, "train").ReadSubset("tinyworld_zh").ToList(), d.Seed);
+            // Written in generation order; trained in the order of a permutation seeded by the data seed.
+            var rows = new CauldronReader(dir, "train").ReadSubset("tinyworld_zh").ToList();
+            var train = TrainingOrder.Permutation(rows.Count, d.Seed).Select(i => rows[i]).ToList();
             evalSamples = new CauldronReader(dir, "eval").ReadSubset("tinyworld_zh").ToList();
             trainSamples = () => train;
             _o.Log($"{Name}: tiny world from {dir}: {train.Count} train / {evalSamples.Count} eval questions");
@@ -184,14 +185,6 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
             EvalCount = checked((int)d.EvalSize),
             TrainCount = d.TrainSize is { } n ? checked((int)n) : named.TrainCount,
         };
-    }
-
-    /// <summary>The rows in the order of a permutation seeded by the data seed (the tiny world is written in generation order).</summary>
-    private static List<VqaSample> Shuffled(List<VqaSample> rows, long seed)
-    {
-        var order = Enumerable.Range(0, rows.Count).ToArray();
-        new Random((int)seed).Shuffle(order);
-        return order.Select(i => rows[i]).ToList();
     }
 
     public void Dispose() => Model?.Dispose();
