@@ -5,7 +5,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--language-lr X] [--vision-steps N] [--vision-lr X] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--language-lr X] [--vision-steps N] [--vision-lr X] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--cores N] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class TinyVerb : IVerb
         Opt.Flag("parents-only", "build (or find cached) the two parents and stop"),
         Opt.Long("steps", "stitch training steps", min: 1),
         Opt.Long("seed", "seed of the data, the parents and the stitch"),
+        Opt.Int("cores", "libtorch threads for the whole run (default: this machine's); results depend on it, as float sums do", min: 1),
         Opt.Number("lr", "stitch peak learning rate", above: 0),
         Opt.Int("micro-batch", "stitch micro-batch", min: 1),
         Opt.Int("train-images", "training images", min: 1),
@@ -39,6 +40,8 @@ public sealed class TinyVerb : IVerb
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
+        // Before the settings are made: they take the core count the parents' schedule plans for.
+        if (args.Has("cores")) TorchSharp.torch.set_num_threads(args.Int("cores", 1));
         var settings = args.Flag("quick") ? TinySettings.Quick : new TinySettings();
         if (args.Long("steps") is { } steps) settings = settings with { Steps = steps };
         if (args.Long("seed") is { } seed) settings = settings with { Seed = seed };
