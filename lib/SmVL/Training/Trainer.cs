@@ -165,10 +165,11 @@ public sealed class Trainer
         using (var labelled = Math.Max(1L, count).ToScalar())
             foreach (var (_, p) in _trainable)
                 if (p.grad is { } g) g.div_(labelled);
-        foreach (var (module, norm) in ModuleGradNorms()) row["grad_norm_" + module] = norm;
+        var norms = ModuleGradNorms().ToList();
+        foreach (var (module, norm) in norms) row["grad_norm_" + module] = norm;
         double total = _o.ClipNorm > 0
             ? nn.utils.clip_grad_norm_(_trainable.Select(t => t.p), _o.ClipNorm)
-            : Math.Sqrt(ModuleGradNorms().Sum(m => m.norm * m.norm));
+            : Math.Sqrt(norms.Sum(m => m.norm * m.norm));
         row["grad_norm"] = total;
         if (!double.IsFinite(total))
             throw new TrainingDivergedException($"step {Step + 1}: grad norm {total} (loss {lossValue}); the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
