@@ -6,7 +6,7 @@ public sealed record RougeScores(RougeScore Rouge1, RougeScore Rouge2, RougeScor
 
 /// <summary>
 /// ROUGE-1/2/L as the `rouge-chinese` package computes them for LLaMA-Factory, on segmented
-/// tokens (<see cref="ChineseSegmenter"/>). ROUGE-N counts each DISTINCT n-gram once (the
+/// tokens (jieba words, <see cref="ChineseSegmenter.Segment"/>). ROUGE-N counts each DISTINCT n-gram once (the
 /// package's default exclusive=True sets); ROUGE-L is the plain LCS of the whole token lists;
 /// F = 2PR / (P + R + 1e-8), as the package writes it. The package's sentence cutting does not
 /// change the result here: it only splits between tokens, and the lists are flattened again.
