@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -44,7 +43,7 @@ public sealed class ChatServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(Bind(options.Host), options.Port);
+            k.Listen(options.ListenAddress(), options.Port);
             k.Limits.MaxRequestBodySize = options.Limits.MaxBodyBytes;
         });
         _app = builder.Build();
@@ -78,12 +77,6 @@ public sealed class ChatServer : IAsyncDisposable
         await _app.DisposeAsync();
         Queue.Dispose();
     }
-
-    /// <summary>An IP address or "localhost"; never a name to resolve.</summary>
-    private static IPAddress Bind(string host) =>
-        host == "localhost" ? IPAddress.Loopback
-        : IPAddress.TryParse(host, out var ip) ? ip
-        : throw new ArgumentException($"--host must be an IP address or localhost, got '{host}'");
 
     private object ModelCard() => new { id = ModelId, @object = "model", created = 0, owned_by = "smvl" };
 
