@@ -95,6 +95,27 @@ public class ChatServerTests(ServeFixture serve)
     }
 
     [Fact]
+    public async Task ASeedMakesASampledAnswerRepeatable()
+    {
+        var sampled = new ChatCompletionOptions { Temperature = 2, MaxOutputTokenCount = 12 };
+#pragma warning disable OPENAI001 // Seed is marked experimental in the client
+        sampled.Seed = 7;
+#pragma warning restore OPENAI001
+        string first = (await Client().CompleteChatAsync(Ask(ServeFixture.Question), sampled)).Value.Content[0].Text;
+        string again = (await Client().CompleteChatAsync(Ask(ServeFixture.Question), sampled)).Value.Content[0].Text;
+        Assert.Equal(first, again);
+        Assert.NotEqual(serve.GreedyAnswer(ServeFixture.Question, 12).Text, first);   // OpenAI's hottest: 12 tokens drawn from a random model are not its greedy ones
+    }
+
+    [Fact]
+    public async Task AQuestionWithoutAnImageIsAnswered()
+    {
+        ChatCompletion answer = await Client().CompleteChatAsync([new UserChatMessage("你好")], Greedy(8));
+        Assert.InRange(answer.Usage.OutputTokenCount, 1, 8);
+        Assert.False(string.IsNullOrEmpty(answer.Content[0].Text));
+    }
+
+    [Fact]
     public async Task ModelsAndHealthAnswer()
     {
         var models = await new HttpClient { DefaultRequestHeaders = { Authorization = new("Bearer", ServeFixture.Key) } }.GetStringAsync(new Uri(serve.Server.Address, "v1/models"));
