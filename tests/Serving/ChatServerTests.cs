@@ -86,12 +86,12 @@ public class ChatServerTests(ServeFixture serve)
     {
         string[] questions = ["图中有什么动物？", "图中有几个圆形？", "图中是什么颜色？", "这是什么？"];
         var expected = questions.Select(q => serve.GreedyAnswer(q, 16).Text).ToList();
-        long batchesBefore = serve.Server.Queue.Batches, jobsBefore = serve.Server.Queue.BatchedJobs;
+        long decodesBefore = serve.Server.Queue.Decodes, jobsBefore = serve.Server.Queue.DecodedJobs;
         var answers = await Task.WhenAll(questions.Select(async q => (await Client().CompleteChatAsync(Ask(q), Greedy(16))).Value.Content[0].Text));
         Assert.Equal(expected, answers);
-        long batches = serve.Server.Queue.Batches - batchesBefore, jobs = serve.Server.Queue.BatchedJobs - jobsBefore;
+        long decodes = serve.Server.Queue.Decodes - decodesBefore, jobs = serve.Server.Queue.DecodedJobs - jobsBefore;
         Assert.Equal(questions.Length, jobs);
-        Assert.True(batches < jobs, $"{jobs} requests in {batches} decodes: none was batched");
+        Assert.True(decodes < jobs, $"{jobs} requests in {decodes} decodes: none was batched");
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public class ServeLoadTests(ServeFixture serve, ITestOutputHelper output)
             await roundDone[r].Task;
         }
         var clock = Stopwatch.StartNew();
-        long batchesBefore = serve.Server.Queue.Batches, jobsBefore = serve.Server.Queue.BatchedJobs;
+        long decodesBefore = serve.Server.Queue.Decodes, jobsBefore = serve.Server.Queue.DecodedJobs;
 
         await Task.WhenAll(Enumerable.Range(0, Clients).Select(c => Task.Run(async () =>
         {
@@ -68,9 +68,9 @@ public class ServeLoadTests(ServeFixture serve, ITestOutputHelper output)
         double seconds = clock.Elapsed.TotalSeconds;
         latencies.Sort();
         double P(double q) => latencies.Count == 0 ? double.NaN : latencies[(int)Math.Min(latencies.Count - 1, Math.Ceiling(q * latencies.Count) - 1)];
-        long batches = serve.Server.Queue.Batches - batchesBefore, jobs = serve.Server.Queue.BatchedJobs - jobsBefore;
+        long decodes = serve.Server.Queue.Decodes - decodesBefore, jobs = serve.Server.Queue.DecodedJobs - jobsBefore;
         output.WriteLine($"{Clients} clients × {Rounds} requests: {latencies.Count} ok, {failures.Count} failed in {seconds:F1} s");
-        output.WriteLine($"latency p50 {P(0.50):F0} ms, p95 {P(0.95):F0} ms; {tokens} tokens, {tokens / seconds:F1} tokens/s; {jobs} requests in {batches} decodes ({(double)jobs / batches:F1} per decode)");
+        output.WriteLine($"latency p50 {P(0.50):F0} ms, p95 {P(0.95):F0} ms; {tokens} tokens, {tokens / seconds:F1} tokens/s; {jobs} requests in {decodes} decodes ({(double)jobs / decodes:F1} per decode)");
         output.WriteLine($"resident memory after round 1: {rss[0] / 1048576.0:F0} MiB, after round {Rounds}: {rss[^1] / 1048576.0:F0} MiB");
         Assert.Empty(failures);
         Assert.Equal(Clients * Rounds, latencies.Count);

@@ -22,7 +22,7 @@ public sealed class DecodeQueue : IDisposable
     private readonly Thread _worker;
     private readonly CancellationTokenSource _stopping = new();
     private int _inFlight;
-    private long _batches, _batchedJobs;
+    private long _decodes, _decodedJobs;
 
     public DecodeQueue(SmolVLMForConditionalGeneration model, ServeLimits limits)
     {
@@ -33,9 +33,9 @@ public sealed class DecodeQueue : IDisposable
     }
 
     public int InFlight => Volatile.Read(ref _inFlight);
-    /// <summary>Decodes run so far and the jobs they held (a batch of n counts n).</summary>
-    public long Batches => Interlocked.Read(ref _batches);
-    public long BatchedJobs => Interlocked.Read(ref _batchedJobs);
+    /// <summary>Decodes run so far, and the requests they decoded (fewer decodes than requests: batching happened).</summary>
+    public long Decodes => Interlocked.Read(ref _decodes);
+    public long DecodedJobs => Interlocked.Read(ref _decodedJobs);
 
     public bool TryAdmit()
     {
@@ -70,8 +70,8 @@ public sealed class DecodeQueue : IDisposable
     private void Run(List<DecodeJob> batch)
     {
         if (batch.Count == 0) return;
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _batchedJobs, batch.Count);
+        Interlocked.Increment(ref _decodes);
+        Interlocked.Add(ref _decodedJobs, batch.Count);
         using var allDone = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         using var scope = torch.NewDisposeScope();
         try
