@@ -25,7 +25,7 @@ public sealed class ServeVerb : IVerb
         Opt.Text("api-key", "require Authorization: Bearer KEY on /v1 (default: no key)"),
         Opt.Text("name", "the model id clients send (default: the folder's name, or its run's for RUN/model)"),
         Opt.Flag("open", "open the page in the default browser once listening"),
-        Opt.Int("max-in-flight", "requests admitted at once; one more is answered 429 (default 64)", min: 1),
+        Opt.Int("max-in-flight", "requests admitted at once; one more is answered 429 (default 16)", min: 1),
         Opt.Int("max-batch", "greedy requests decoded together (default 8)", min: 1),
     ];
 

@@ -18,7 +18,7 @@ public sealed record ServeLimits
     /// <summary>max_tokens when a request does not say.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
     /// <summary>Requests admitted at once (being read, queued or decoding); one more is answered 429.</summary>
-    public int MaxInFlight { get; init; } = 64;
+    public int MaxInFlight { get; init; } = 16;
     /// <summary>Greedy requests decoded together in one batch.</summary>
     public int MaxBatch { get; init; } = 8;
 }
