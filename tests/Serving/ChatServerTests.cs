@@ -209,6 +209,23 @@ public class ChatServerTests(ServeFixture serve)
         Assert.Equal(200, (await Post(Body(serve.DataUrl, maxTokens: 2))).Status);
     }
 
+    [Fact]
+    public async Task AClientThatGoesAwayMidStreamFreesItsPlace()
+    {
+        using (var http = new HttpClient())
+        using (var request = new HttpRequestMessage(HttpMethod.Post, new Uri(serve.Server.Address, "v1/chat/completions"))
+               { Content = new StringContent(Body(serve.DataUrl, stream: true, maxTokens: ServeFixture.Limits.MaxNewTokens), Encoding.UTF8, "application/json") })
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ServeFixture.Key);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            using var events = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await events.ReadLineAsync());
+        }   // gone after the first event
+        await WaitUntil(() => serve.Server.Queue.InFlight == 0);
+        var expected = serve.GreedyAnswer(ServeFixture.Question, 8);
+        Assert.Equal(expected.Text, (await Client().CompleteChatAsync(Ask(ServeFixture.Question), Greedy(8))).Value.Content[0].Text);
+    }
+
     /// <summary>A chat request whose body ends only when <paramref name="release"/> completes.</summary>
     private async Task<HttpStatusCode> Hold(HttpClient http, Task release)
     {

@@ -54,7 +54,7 @@ public sealed class ChatServer : IAsyncDisposable
         _app.MapPost("/v1/chat/completions", Chat);
     }
 
-    /// <summary>Load nothing, start listening: the model is already loaded (the caller keeps owning it).</summary>
+    /// <summary>Start listening over a loaded model; the caller keeps owning the model (disposing the server stops its worker, not the model).</summary>
     public static async Task<ChatServer> StartAsync(LoadedModel model, string modelId, ServeOptions options, CancellationToken cancel = default)
     {
         var server = new ChatServer(model, modelId, options);
