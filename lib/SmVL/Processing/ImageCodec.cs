@@ -46,26 +46,21 @@ public static class ImageCodec
         return DecodeRawStb(bytes, source);
     }
 
-    /// <summary>Refuses an image whose header claims more than <see cref="MaxPixels"/> pixels (WebP: Skia reads its header).</summary>
+    /// <summary>Refuses an image whose header claims more than <see cref="MaxPixels"/> pixels.</summary>
     private static void CheckSize(byte[] bytes, string source)
     {
-        long w, h;
-        if (IsWebP(bytes))
-        {
-            if (ImageCodecSkia.Dimensions(bytes) is not { } d) return;   // the decoder reports the unreadable header
-            (w, h) = d;
-        }
-        else
-        {
-            using var stream = new MemoryStream(bytes, writable: false);
-            ImageInfo? info;
-            try { info = ImageInfo.FromStream(stream); }
-            catch (Exception) { return; }
-            if (info is not { } i) return;
-            (w, h) = (i.Width, i.Height);
-        }
+        if (Dimensions(bytes) is not var (w, h)) return;   // the decoder reports the unreadable header
         if (w * h > MaxPixels)
             throw new ImageDecodeException(source, $"{w}x{h} is {w * h:N0} pixels, over the {MaxPixels:N0}-pixel limit (PIL's decompression-bomb limit)");
+    }
+
+    /// <summary>Width and height as the header claims them, read without decoding (WebP: Skia reads its header); null if unreadable.</summary>
+    public static (long Width, long Height)? Dimensions(byte[] bytes)
+    {
+        if (IsWebP(bytes)) return ImageCodecSkia.Dimensions(bytes);
+        using var stream = new MemoryStream(bytes, writable: false);
+        try { return ImageInfo.FromStream(stream) is { } i ? (i.Width, i.Height) : null; }
+        catch (Exception) { return null; }
     }
 
     /// <summary>The StbImageSharp path: PNG, GIF, BMP, ...; JPEG only when Skia is unavailable.</summary>
@@ -101,12 +96,11 @@ public static class ImageCodec
     public static RgbImage Load(string path) => LoadRaw(path).ToRgb();
 
     /// <summary>An image file decoded and turned upright by its EXIF orientation (the mode kept).</summary>
-    public static DecodedImage LoadRaw(string path)
-    {
-        var bytes = ReadFile(path);
-        var image = DecodeRaw(bytes, path);
-        return ImageOrientation.Apply(image, ImageOrientation.Read(bytes));
-    }
+    public static DecodedImage LoadRaw(string path) => DecodeUpright(ReadFile(path), path);
+
+    /// <summary>Image bytes decoded and turned upright by their EXIF orientation (the mode kept); <paramref name="source"/> names them in errors.</summary>
+    public static DecodedImage DecodeUpright(byte[] bytes, string source) =>
+        ImageOrientation.Apply(DecodeRaw(bytes, source), ImageOrientation.Read(bytes));
 
     public static byte[] EncodePng(RgbImage image)
     {
