@@ -59,16 +59,26 @@ public sealed class TinyVerb : IVerb
         if (args.Has("vision-lr")) settings = settings with { VisionLearningRate = args.Double("vision-lr", settings.VisionLearningRate) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";
+        try { return Task.FromResult(Run(settings, outDir, args, cancel)); }
+        catch (OperationCanceledException e) when (cancel.IsCancellationRequested)
+        {
+            // Finished parents stay cached; a stitch run starts over (they take minutes), so there is nothing to --resume.
+            throw new OperationCanceledException("stopped; parents already built stay cached: run the same command again to go on", e, cancel);
+        }
+    }
+
+    private static int Run(TinySettings settings, string outDir, Args args, CancellationToken cancel)
+    {
         if (args.Flag("parents-only"))
         {
-            var parents = new TinyWorldRun(settings, outDir).Parents();
+            var parents = new TinyWorldRun(settings, outDir) { Cancel = cancel }.Parents();
             Console.WriteLine($"parents: {parents.VlmDir}\n         {parents.LmDir}");
-            return Task.FromResult(0);
+            return 0;
         }
-        var result = new TinyWorldRun(settings, outDir).Run(includeFull: !args.Flag("no-full"));
+        var result = new TinyWorldRun(settings, outDir) { Cancel = cancel }.Run(includeFull: !args.Flag("no-full"));
         Console.WriteLine($"\nsummary: {Path.Combine(outDir, "summary.json")}   report: {Path.Combine(outDir, "report.html")}");
         foreach (var r in result.Runs) Console.WriteLine($"  {r.Name,-14} accuracy {r.Accuracy:P1}   connector grad norm max {r.MaxConnectorGradNorm:G4}");
         Console.WriteLine($"  majority baseline {result.MajorityBaseline:P1}; {result.WallSeconds:F0} s");
-        return Task.FromResult(0);
+        return 0;
     }
 }

@@ -46,6 +46,23 @@ public class CliTests
     }
 
     [Fact]
+    public async Task TheMainJobStopsCleanlyWhenInterrupted()
+    {
+        // Ctrl+C (or SIGTERM) cancels the token the verbs get: `tiny` stops at a step boundary or between runs.
+        string dir = Fixtures.TempDir();
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = await Cli.RunAsync(["tiny", "--quick", "--train-images", "40", "--out", dir], stop.Token, output, error);
+        Assert.Equal(130, code);
+        Assert.Contains("smvl tiny: stopped; parents already built stay cached", error.ToString());
+        Assert.DoesNotContain("   at ", error.ToString());
+        Assert.False(File.Exists(Path.Combine(dir, "summary.json")));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public async Task VersionPrintsTheAssemblyVersion()
     {
         var (code, output, _) = await Run("--version");

@@ -60,8 +60,8 @@ public sealed class CoreShare
             }) { Name = job.Name, IsBackground = true }).ToList();
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
-            // The job that gave up because another failed reports that one's exception.
-            if (failures.FirstOrDefault(f => f is not null and not OperationCanceledException) is { } first)
+            // The job that gave up because another failed reports that one's exception; jobs that were all cancelled report that.
+            if ((failures.FirstOrDefault(f => f is not null and not OperationCanceledException) ?? failures.FirstOrDefault(f => f is not null)) is { } first)
                 ExceptionDispatchInfo.Capture(first).Throw();
         }
         finally { torch.set_num_threads(restore); }

@@ -25,7 +25,8 @@ namespace SmVL.TinyWorld;
 /// The vision tower learns from a dense auxiliary task (docs/tinyworld.md: end-to-end VQA loss alone
 /// did not teach it): for every image-token cell (its pixel-shuffled patches), a linear head regresses onto the one-hot of its class, empty or one of the shape×colour classes.
 /// </summary>
-public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log)
+/// <param name="cancel">checked between steps: pretraining stops there with an <see cref="OperationCanceledException"/></param>
+public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log, CancellationToken cancel = default)
 {
     /// <summary>Qwen3's ids: `&lt;|image_pad|&gt;` (what the processor writes), the parent VLM's own image id, `&lt;|endoftext|&gt;`, `&lt;|im_end|&gt;`.</summary>
     public const int ImageTokenId = 151655, ParentImageTokenId = 151656, PadTokenId = 151643, EosTokenId = 151645;
@@ -67,11 +68,11 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     /// settings (<see cref="TinySettings.LanguageParentKey"/>, <see cref="TinySettings.VisionParentKey"/>):
     /// built once, reused by every later run.
     /// </summary>
-    public static (string vlm, string lm) Folders(TinySettings s, Processor processor, Action<string> log)
+    public static (string vlm, string lm) Folders(TinySettings s, Processor processor, Action<string> log, CancellationToken cancel = default)
     {
         string root = Path.Combine(Paths.Cache, "tinyworld");
         string vlm = Path.Combine(root, "smolvlm-parent-" + s.VisionParentKey), lm = Path.Combine(root, "qwen3-parent-" + s.LanguageParentKey);
-        var parents = new TinyParents(s, processor, log);
+        var parents = new TinyParents(s, processor, log, cancel);
         // Parent data: its own random stream, so no parent ever saw a held-out image.
         List<TinyWorldSample>? data = null;
         List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(s.Seed, stream: 7).Generate(Math.Max(s.ParentImages, s.LanguageScenes)).ToList();
@@ -159,6 +160,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
 
     public void PretrainLanguage(string dir, IReadOnlyList<TinyWorldSample> train, CoreShare? cores = null)
     {
+        cancel.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
         var samples = train.Select(t => SketchSample(t.Scene, t.Zh)).ToList();
@@ -173,7 +175,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0, ProgressLabel = "language",
         };
         var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
-        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (step, _) => cores?.Step(step));
+        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (step, _) => cores?.Step(step), cancel: cancel);
         using var lm = vocabulary.Export(compact.lm, full);
         var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
         var sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));
@@ -220,6 +222,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
 
     public void PretrainVision(string dir, IReadOnlyList<TinyWorldSample> train, CoreShare? cores = null)
     {
+        cancel.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed + 1);
         var config = ParentConfig(s);
@@ -242,6 +245,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         double first = 0, last = 0;
         for (long step = 0; step < s.VisionSteps; step++)
         {
+            cancel.ThrowIfCancellationRequested();
             cores?.Step(step);
             using var scope = NewDisposeScope();
             optimizer.LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);

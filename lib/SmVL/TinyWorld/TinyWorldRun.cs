@@ -30,6 +30,9 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
     private readonly TinySettings _s = settings;
     private readonly Action<string> _log = log ?? Console.WriteLine;
 
+    /// <summary>Checked between training steps and between runs (Ctrl+C): the run stops with an <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken Cancel { get; init; }
+
     /// <summary>
     /// The main job's runs as experiment definitions: run directory name and experiment. With the
     /// default settings these are experiments/tiny-*.json, so `train --experiment` reproduces any one.
@@ -77,6 +80,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
         if (evalReader.BadRows.Total > 0) _log(evalReader.BadRows.ToString());
         // One after another on every core: side by side they took as long (docs/tinyworld.md).
         var runs = Experiments(_s, includeFull).Select(r => TrainOne(r.Run, r.Experiment, dataDir, parents, eval)).ToList();
+        Cancel.ThrowIfCancellationRequested();
         var stats = export.Eval;
         // The same held-out images with every run's answer side by side (the blind model next to the working one).
         var gallery = eval.Take(12).Select((e, i) => new GalleryEntry(ImageCodec.EncodePng(e.Image), e.Question, e.Answer,
@@ -89,12 +93,13 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
 
     private TinyRunResult TrainOne(string run, Experiment experiment, string dataDir, StitchParents parents, IReadOnlyList<VqaExample> eval)
     {
+        Cancel.ThrowIfCancellationRequested();
         _log($"\n== {run}: {experiment.Description}");
         double maxConnectorGrad = 0;
         string runDir = Path.Combine(outDir, run);
         using var runner = new ExperimentRunner(experiment, runDir, new ExperimentRunOptions
         {
-            DataDir = dataDir, TinyWorld = this, Log = _log,
+            DataDir = dataDir, TinyWorld = this, Log = _log, Cancel = Cancel,
             OnStep = (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")),
         });
         var trained = runner.Run();
@@ -116,7 +121,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
     public StitchParents Parents()
     {
         var processor = TinyParents.CreateProcessor();
-        var (vlm, lm) = TinyParents.Folders(_s, processor, _log);
+        var (vlm, lm) = TinyParents.Folders(_s, processor, _log, Cancel);
         return new StitchParents(processor, vlm, lm, TextSide.From(processor, TinyParents.EosTokenId));
     }
 
