@@ -124,6 +124,21 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     }
 
     [Fact]
+    public async Task Export_verb_writes_text_mmproj_and_a_q4_k_m_that_llama_cpp_loads()
+    {
+        var outDir = Fixtures.TempDir();
+        var error = new StringWriter();
+        int code = await Cli.RunAsync(["export", "--model", kit.ModelDir, "--format", "gguf", "--out", outDir, "--quantize", "q4_k_m", "--threads", "2"],
+                                      CancellationToken.None, new StringWriter(), error);
+        Assert.True(code == 0, error.ToString());
+        Assert.True(File.Exists(Path.Combine(outDir, "mmproj-f16.gguf")));
+        Assert.True(File.Exists(Path.Combine(outDir, "text-f16.gguf")));
+        using var llama = LlamaCppModel.Load(Path.Combine(outDir, "text-q4_k_m.gguf"));
+        Assert.Equal("15", llama.Weights.Metadata["general.file_type"]);   // LLAMA_FTYPE_MOSTLY_Q4_K_M
+        Directory.Delete(outDir, recursive: true);
+    }
+
+    [Fact]
     public async Task Export_of_a_missing_folder_fails_in_one_line()
     {
         var output = new StringWriter();
