@@ -3,6 +3,7 @@ using LLama.Native;
 using SmVL.Evaluation;
 using SmVL.Experiments;
 using SmVL.Export;
+using SmVL.Processing;
 using SmVL.Tests.Evaluation;
 using Xunit;
 using Xunit.Abstractions;
@@ -121,6 +122,83 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
         using var mtmd = MtmdWeights.LoadFromFile(kit.F16.Projector, llama.Weights, parameters);
         Assert.True(mtmd.SupportsVision);
         Assert.False(mtmd.UsesMRope);
+    }
+
+    /// <summary>
+    /// The whole VLM in llama.cpp: SmVL's own image prompt (Qwen3-SmVL framing: 2×2 tiles and the
+    /// global image, 4 image tokens each) with its text tokens decoded by llama.cpp and each run of
+    /// image tokens replaced by mtmd's embeddings of the matching image chunk (mtmd's own idefics3
+    /// framing is not used: it asks for SmolVLM's &lt;fake_token_around_image&gt; and &lt;global-img&gt;
+    /// as single tokens, which the Qwen3 vocabulary lacks). mtmd preprocesses the image itself; the
+    /// 64×64 gradient makes the tiles exact crops and only the 32×32 global image is resampled.
+    /// </summary>
+    [Fact]
+    public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does()
+    {
+        var image = Gradient(64, 64, flip: false);
+        long[] ids, expected;
+        float[] expectedFirst, otherImageFirst;
+        using (var loaded = ModelFolder.Load(kit.ModelDir))
+        {
+            (ids, expected, expectedFirst) = SmVLAnswer(loaded, image);
+            (_, _, otherImageFirst) = SmVLAnswer(loaded, Gradient(64, 64, flip: true));
+        }
+
+        using var llama = LlamaCppModel.Load(kit.F32.Text);
+        var parameters = MtmdContextParams.Default();
+        parameters.NThreads = 2;
+        parameters.FlashAttentionType = LLamaFlashAttentionType.LLAMA_FLASH_ATTENTION_TYPE_DISABLED;
+        using var mtmd = MtmdWeights.LoadFromFile(kit.F32.Projector, llama.Weights, parameters);
+        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)image.Width, (uint)image.Height, image.Pixels);
+        Assert.Equal(0, mtmd.Tokenize(NativeApi.MtmdDefaultMarker(), false, true, [bitmap], out var chunks));
+        using var chunkList = chunks;
+        var images = chunks.Enumerate().Where(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image).ToList();
+
+        llama.Clear();
+        int used = 0;
+        for (int i = 0, j; i < ids.Length; i = j)
+        {
+            bool isImage = ids[i] == TinyVlmKit.ImageTokenId;
+            for (j = i; j < ids.Length && (ids[j] == TinyVlmKit.ImageTokenId) == isImage; j++) { }
+            if (!isImage) { llama.DecodeText(ids.AsSpan(i, j - i)); continue; }
+            Assert.True(used < images.Count, $"SmVL's prompt has more image runs than mtmd's {images.Count} image chunks");
+            Assert.Equal((ulong)(j - i), (ulong)images[used].NTokens);
+            llama.DecodeImage(mtmd, images[used++]);
+        }
+        Assert.Equal(images.Count, used);
+        var (tokens, logits) = llama.Continue(GgufExportFixture.NewTokens);
+        double diff = MaxAbsDiff([logits[0]], [expectedFirst]), imageEffect = MaxAbsDiff([otherImageFirst], [expectedFirst]);
+        log.WriteLine($"image prompt ({ids.Length} ids, {images.Count} image chunks): first-step max |Δlogit| {diff:G3} " +
+                      $"(another image moves SmVL's logits by {imageEffect:G3}; logit scale {expectedFirst.Max(Math.Abs):G3}); " +
+                      $"llama.cpp {string.Join(",", tokens)} vs SmVL {string.Join(",", expected)}");
+        Assert.Equal(expected, tokens);
+        // Remaining differences: mtmd's resampling of the global image (not PIL's Lanczos) and ggml's f16-table GELU.
+        Assert.True(diff < 0.01 && diff < imageEffect / 10, $"llama.cpp's logits differ by {diff}, another image moves them by {imageEffect}");
+    }
+
+    /// <summary>SmVL's prompt ids for one image and a question, its greedy answer and the first step's logits.</summary>
+    private static (long[] Ids, long[] Tokens, float[] FirstLogits) SmVLAnswer(LoadedModel loaded, RgbImage image)
+    {
+        var messages = new List<ChatMessage> { ChatMessage.User(ChatPart.Image(), ChatPart.TextPart("图中有什么颜色？")) };
+        var input = loaded.Processor.Process(messages, [image], addGenerationPrompt: true, templateVars: ChatTemplate.NoThinking);
+        using var pixels = Processor.PixelValues([input])!;
+        using var result = Generator.Generate(loaded.Model, [input.InputIds], pixels,
+            loaded.Generation with { MaxNewTokens = GgufExportFixture.NewTokens, EosTokenIds = [], ReturnLogits = true });
+        using var first = result.StepLogits![0][0];
+        return (input.InputIds, result.Tokens[0], first.data<float>().ToArray());
+    }
+
+    /// <summary>A smooth RGB gradient (resampling filters differ little on it), left to right or, flipped, right to left.</summary>
+    private static RgbImage Gradient(int width, int height, bool flip)
+    {
+        var pixels = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int o = (y * width + (flip ? width - 1 - x : x)) * 3;
+                (pixels[o], pixels[o + 1], pixels[o + 2]) = ((byte)(x * 255 / (width - 1)), (byte)(y * 255 / (height - 1)), (byte)((x + y) * 255 / (width + height - 2)));
+            }
+        return new RgbImage(width, height, pixels);
     }
 
     [Fact]
