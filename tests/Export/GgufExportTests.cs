@@ -1,8 +1,7 @@
-using LLama;
-using LLama.Native;
 using SmVL.Evaluation;
 using SmVL.Experiments;
 using SmVL.Export;
+using SmVL.Generation;
 using SmVL.Processing;
 using SmVL.Tests.Evaluation;
 using Xunit;
@@ -69,7 +68,7 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     [Fact]
     public void Llama_cpp_tokenizes_the_prompts_as_SmVL_does()
     {
-        using var llama = LlamaCppModel.Load(kit.F32.Text);
+        using var llama = LlamaCppGenerator.Load(kit.F32.Text);
         for (int i = 0; i < GgufExportFixture.Prompts.Length; i++)
             Assert.Equal(kit.PromptIds[i], llama.Tokenize(GgufExportFixture.Prompts[i]));
     }
@@ -77,12 +76,12 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     [Fact]
     public void F32_gguf_greedy_tokens_equal_SmVLs_on_20_prompts()
     {
-        using var llama = LlamaCppModel.Load(kit.F32.Text);
+        using var llama = LlamaCppGenerator.Load(kit.F32.Text);
         int equal = 0;
         double maxDiff = 0;
         for (int i = 0; i < kit.PromptIds.Length; i++)
         {
-            var (tokens, logits) = llama.Greedy(kit.PromptIds[i], GgufExportFixture.NewTokens);
+            var (tokens, logits) = llama.Generate(kit.PromptIds[i], GgufExportFixture.NewTokens);
             if (tokens.SequenceEqual(kit.Reference[i].Tokens)) equal++;
             else log.WriteLine($"prompt {i}: llama.cpp {string.Join(",", tokens)} vs SmVL {string.Join(",", kit.Reference[i].Tokens)}");
             maxDiff = Math.Max(maxDiff, MaxAbsDiff(logits, kit.Reference[i].Logits));
@@ -95,7 +94,7 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     [Fact]
     public void F16_gguf_first_step_logits_are_within_f16_rounding_of_SmVLs()
     {
-        using var llama = LlamaCppModel.Load(kit.F16.Text);
+        using var llama = LlamaCppGenerator.Load(kit.F16.Text);
         var (maxDiff, sameArgMax, scale) = FirstStep(llama);
         log.WriteLine($"f16: first-step max |Δlogit| {maxDiff:G3} (logit scale {scale:G3}); argmax equal on {sameArgMax}/{kit.PromptIds.Length}");
         // f16 keeps 11 significant bits (relative rounding 2^-11 ≈ 4.9e-4) per weight.
@@ -106,34 +105,23 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     [Fact]
     public void Q8_0_from_llama_cpps_quantizer_loads_and_stays_close()
     {
-        using var llama = LlamaCppModel.Load(kit.F16.Quantized!);
-        Assert.Equal("7", llama.Weights.Metadata["general.file_type"]);   // LLAMA_FTYPE_MOSTLY_Q8_0
+        using var llama = LlamaCppGenerator.Load(kit.F16.Quantized!);
+        Assert.Equal("7", llama.Metadata["general.file_type"]);   // LLAMA_FTYPE_MOSTLY_Q8_0
         var (maxDiff, sameArgMax, scale) = FirstStep(llama);
         log.WriteLine($"q8_0: first-step max |Δlogit| {maxDiff:G3} (logit scale {scale:G3}); argmax equal on {sameArgMax}/{kit.PromptIds.Length}");
         Assert.True(maxDiff < 0.02 * scale, $"q8_0 logits differ by up to {maxDiff} at a logit scale of {scale}");
     }
 
-    [Fact]
-    public void Mmproj_loads_in_mtmd_as_a_vision_projector_for_the_text_model()
-    {
-        using var llama = LlamaCppModel.Load(kit.F16.Text);
-        var parameters = MtmdContextParams.Default();
-        parameters.NThreads = 2;
-        using var mtmd = MtmdWeights.LoadFromFile(kit.F16.Projector, llama.Weights, parameters);
-        Assert.True(mtmd.SupportsVision);
-        Assert.False(mtmd.UsesMRope);
-    }
-
     /// <summary>
-    /// The whole VLM in llama.cpp: SmVL's own image prompt (Qwen3-SmVL framing: 2×2 tiles and the
-    /// global image, 4 image tokens each) with its text tokens decoded by llama.cpp and each run of
-    /// image tokens replaced by mtmd's embeddings of the matching image chunk (mtmd's own idefics3
-    /// framing is not used: it asks for SmolVLM's &lt;fake_token_around_image&gt; and &lt;global-img&gt;
-    /// as single tokens, which the Qwen3 vocabulary lacks). mtmd preprocesses the image itself; the
-    /// 64×64 gradient makes the tiles exact crops and only the 32×32 global image is resampled.
+    /// The whole VLM in llama.cpp (<see cref="LlamaCppGenerator"/>): SmVL's image prompt (2×2 tiles and
+    /// the global image, 4 image tokens each) with mtmd's embeddings in place of each image-token run.
+    /// mtmd preprocesses the image itself: the 64×64 gradient makes the tiles exact crops, only the
+    /// 32×32 global image is resampled.
     /// </summary>
-    [Fact]
-    public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does()
+    [Theory]
+    [InlineData("f32", 0.01)]
+    [InlineData("f16", 0.05)]
+    public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does(string type, double tolerance)
     {
         var image = Gradient(64, 64, flip: false);
         long[] ids, expected;
@@ -144,36 +132,16 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
             (_, _, otherImageFirst) = SmVLAnswer(loaded, Gradient(64, 64, flip: true));
         }
 
-        using var llama = LlamaCppModel.Load(kit.F32.Text);
-        var parameters = MtmdContextParams.Default();
-        parameters.NThreads = 2;
-        parameters.FlashAttentionType = LLamaFlashAttentionType.LLAMA_FLASH_ATTENTION_TYPE_DISABLED;
-        using var mtmd = MtmdWeights.LoadFromFile(kit.F32.Projector, llama.Weights, parameters);
-        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)image.Width, (uint)image.Height, image.Pixels);
-        Assert.Equal(0, mtmd.Tokenize(NativeApi.MtmdDefaultMarker(), false, true, [bitmap], out var chunks));
-        using var chunkList = chunks;
-        var images = chunks.Enumerate().Where(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image).ToList();
-
-        llama.Clear();
-        int used = 0;
-        for (int i = 0, j; i < ids.Length; i = j)
-        {
-            bool isImage = ids[i] == TinyVlmKit.ImageTokenId;
-            for (j = i; j < ids.Length && (ids[j] == TinyVlmKit.ImageTokenId) == isImage; j++) { }
-            if (!isImage) { llama.DecodeText(ids.AsSpan(i, j - i)); continue; }
-            Assert.True(used < images.Count, $"SmVL's prompt has more image runs than mtmd's {images.Count} image chunks");
-            Assert.Equal((ulong)(j - i), (ulong)images[used].NTokens);
-            llama.DecodeImage(mtmd, images[used++]);
-        }
-        Assert.Equal(images.Count, used);
-        var (tokens, logits) = llama.Continue(GgufExportFixture.NewTokens);
+        var files = type == "f32" ? kit.F32 : kit.F16;
+        using var llama = LlamaCppGenerator.Load(files.Text, files.Projector);
+        var (tokens, logits) = llama.Generate(ids, GgufExportFixture.NewTokens, images: [image], imageTokenId: TinyVlmKit.ImageTokenId);
         double diff = MaxAbsDiff([logits[0]], [expectedFirst]), imageEffect = MaxAbsDiff([otherImageFirst], [expectedFirst]);
-        log.WriteLine($"image prompt ({ids.Length} ids, {images.Count} image chunks): first-step max |Δlogit| {diff:G3} " +
+        log.WriteLine($"{type} image prompt ({ids.Length} ids): first-step max |Δlogit| {diff:G3} " +
                       $"(another image moves SmVL's logits by {imageEffect:G3}; logit scale {expectedFirst.Max(Math.Abs):G3}); " +
                       $"llama.cpp {string.Join(",", tokens)} vs SmVL {string.Join(",", expected)}");
         Assert.Equal(expected, tokens);
         // Remaining differences: mtmd's resampling of the global image (not PIL's Lanczos) and ggml's f16-table GELU.
-        Assert.True(diff < 0.01 && diff < imageEffect / 10, $"llama.cpp's logits differ by {diff}, another image moves them by {imageEffect}");
+        Assert.True(diff < tolerance && diff < imageEffect / 10, $"llama.cpp's logits differ by {diff}, another image moves them by {imageEffect}");
     }
 
     /// <summary>SmVL's prompt ids for one image and a question, its greedy answer and the first step's logits.</summary>
@@ -211,8 +179,8 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
         Assert.True(code == 0, error.ToString());
         Assert.True(File.Exists(Path.Combine(outDir, "mmproj-f16.gguf")));
         Assert.True(File.Exists(Path.Combine(outDir, "text-f16.gguf")));
-        using var llama = LlamaCppModel.Load(Path.Combine(outDir, "text-q4_k_m.gguf"));
-        Assert.Equal("15", llama.Weights.Metadata["general.file_type"]);   // LLAMA_FTYPE_MOSTLY_Q4_K_M
+        using var llama = LlamaCppGenerator.Load(Path.Combine(outDir, "text-q4_k_m.gguf"));
+        Assert.Equal("15", llama.Metadata["general.file_type"]);   // LLAMA_FTYPE_MOSTLY_Q4_K_M
         Directory.Delete(outDir, recursive: true);
     }
 
@@ -229,13 +197,13 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     }
 
     /// <summary>Max |Δ| of the first step's logits over all prompts, how many argmaxes agree, and the largest |logit| (the scale).</summary>
-    private (double MaxDiff, int SameArgMax, double Scale) FirstStep(LlamaCppModel llama)
+    private (double MaxDiff, int SameArgMax, double Scale) FirstStep(LlamaCppGenerator llama)
     {
         double maxDiff = 0, scale = 0;
         int same = 0;
         for (int i = 0; i < kit.PromptIds.Length; i++)
         {
-            var (tokens, logits) = llama.Greedy(kit.PromptIds[i], 1);
+            var (tokens, logits) = llama.Generate(kit.PromptIds[i], 1);
             if (tokens[0] == kit.Reference[i].Tokens[0]) same++;
             maxDiff = Math.Max(maxDiff, MaxAbsDiff([logits[0]], [kit.Reference[i].Logits[0]]));
             scale = Math.Max(scale, kit.Reference[i].Logits[0].Max(Math.Abs));
