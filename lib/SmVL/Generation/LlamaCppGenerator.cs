@@ -82,12 +82,12 @@ public sealed class LlamaCppGenerator : IDisposable
             for (j = i; j < prompt.Length && (prompt[j] == imageTokenId) == isImage; j++) { }
             if (!isImage) { DecodeText(prompt.AsSpan(i, j - i)); continue; }
             if (used == imageChunks.Count)
-                throw new InvalidOperationException($"the prompt has more image-token runs than mtmd made image chunks ({imageChunks.Count})");
+                throw new InvalidDataException($"the prompt has more image-token runs than mtmd made image chunks ({imageChunks.Count})");
             if ((ulong)(j - i) != (ulong)imageChunks[used].NTokens)
-                throw new InvalidOperationException($"image run {used}: {j - i} image tokens in the prompt, {imageChunks[used].NTokens} embeddings from mtmd (different tiling?)");
+                throw new InvalidDataException($"image run {used}: {j - i} image tokens in the prompt, {imageChunks[used].NTokens} embeddings from mtmd (different tiling?)");
             DecodeImage(imageChunks[used++]);
         }
-        if (used != imageChunks.Count) throw new InvalidOperationException($"mtmd made {imageChunks.Count} image chunks, the prompt has {used} image-token runs");
+        if (used != imageChunks.Count) throw new InvalidDataException($"mtmd made {imageChunks.Count} image chunks, the prompt has {used} image-token runs");
 
         var tokens = new List<long>();
         var logits = new List<float[]>();
