@@ -115,26 +115,29 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     /// <summary>
     /// The whole VLM in llama.cpp (<see cref="LlamaCppGenerator"/>): SmVL's image prompt (2×2 tiles and
     /// the global image, 4 image tokens each) with mtmd's embeddings in place of each image-token run.
-    /// mtmd preprocesses the image itself: the 64×64 gradient makes the tiles exact crops, only the
-    /// 32×32 global image is resampled.
+    /// mtmd is given the image SmVL's processor resized (52×74 → 64×64), so it cuts SmVL's tiles
+    /// exactly and only resamples the 32×32 global image its own way.
     /// </summary>
     [Theory]
     [InlineData("f32", 0.01)]
     [InlineData("f16", 0.05)]
     public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does(string type, double tolerance)
     {
-        var image = Gradient(64, 64, flip: false);
+        var image = Gradient(52, 74, flip: false);
         long[] ids, expected;
         float[] expectedFirst, otherImageFirst;
+        RgbImage tilingInput;
         using (var loaded = ModelFolder.Load(kit.ModelDir))
         {
             (ids, expected, expectedFirst) = SmVLAnswer(loaded, image);
-            (_, _, otherImageFirst) = SmVLAnswer(loaded, Gradient(64, 64, flip: true));
+            (_, _, otherImageFirst) = SmVLAnswer(loaded, Gradient(52, 74, flip: true));
+            tilingInput = loaded.Processor.Images.TilingInput(image);
         }
+        Assert.Equal((64, 64), (tilingInput.Width, tilingInput.Height));
 
         var files = type == "f32" ? kit.F32 : kit.F16;
         using var llama = LlamaCppGenerator.Load(files.Text, files.Projector);
-        var (tokens, logits) = llama.Generate(ids, GgufExportFixture.NewTokens, images: [image], imageTokenId: TinyVlmKit.ImageTokenId);
+        var (tokens, logits) = llama.Generate(ids, GgufExportFixture.NewTokens, images: [tilingInput], imageTokenId: TinyVlmKit.ImageTokenId);
         double diff = MaxAbsDiff([logits[0]], [expectedFirst]), imageEffect = MaxAbsDiff([otherImageFirst], [expectedFirst]);
         log.WriteLine($"{type} image prompt ({ids.Length} ids): first-step max |Δlogit| {diff:G3} " +
                       $"(another image moves SmVL's logits by {imageEffect:G3}; logit scale {expectedFirst.Max(Math.Abs):G3}); " +

@@ -67,6 +67,8 @@ public sealed class LlamaCppGenerator : IDisposable
     /// <paramref name="maxNewTokens"/> greedy tokens after <paramref name="prompt"/> (stopping after a
     /// stop id), with each step's logits. Runs of <paramref name="imageTokenId"/> take the images'
     /// chunks in order; their lengths must match mtmd's chunks (the same tiling as SmVL's processor).
+    /// Pass <paramref name="images"/> as SmVL's processor resized them (<see cref="ImageProcessor.TilingInput"/>):
+    /// mtmd then cuts the same tiles, and only its global thumbnail is its own resample (not PIL's Lanczos).
     /// </summary>
     public (long[] Tokens, float[][] Logits) Generate(long[] prompt, int maxNewTokens, IReadOnlyList<long>? stopIds = null,
                                                       IReadOnlyList<RgbImage>? images = null, long imageTokenId = -1)
