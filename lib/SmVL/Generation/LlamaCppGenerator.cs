@@ -30,6 +30,8 @@ public sealed class LlamaCppGenerator : IDisposable
     /// </param>
     public static LlamaCppGenerator Load(string textGguf, string? projectorGguf = null, int threads = 2, uint contextSize = 2048, bool float32Attention = true)
     {
+        foreach (var path in new[] { textGguf, projectorGguf }.OfType<string>())
+            if (!File.Exists(path)) throw new FileNotFoundException($"GGUF file not found: {path}", path);
         LlamaCpp.Start();
         var p = new ModelParams(textGguf) { ContextSize = contextSize, BatchSize = contextSize, GpuLayerCount = 0, Threads = threads };
         if (float32Attention) (p.TypeK, p.TypeV, p.FlashAttention) = (GGMLType.GGML_TYPE_F32, GGMLType.GGML_TYPE_F32, false);
