@@ -45,11 +45,11 @@ public static partial class GgufTextModel
         {
             if (!name.StartsWith("model.text_model.", StringComparison.Ordinal) && name != "lm_head.weight") continue;
             if (name == "lm_head.weight" && config.HeadTied) continue;
-            string gguf_name = LlamaCppName(name)
+            string ggufName = LlamaCppName(name)
                 ?? throw new InvalidDataException($"{dir}: tensor {name} has no place in llama.cpp's qwen3 (LoRA adapters must be merged before export)");
             var shape = tensors.Shape(name);
             // convert_hf_to_gguf.py: 1-D tensors and norms stay float32 (most ggml kernels only take them so).
-            gguf.AddTensor(gguf_name, shape, shape.Length == 1 ? GgmlType.F32 : type, () => tensors.Read(name));
+            gguf.AddTensor(ggufName, shape, shape.Length == 1 ? GgmlType.F32 : type, () => tensors.Read(name));
         }
         return gguf;
     }

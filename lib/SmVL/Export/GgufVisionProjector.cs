@@ -44,10 +44,10 @@ public static partial class GgufVisionProjector
         foreach (var name in tensors.Names)
         {
             if (!name.StartsWith("model.vision_model.", StringComparison.Ordinal) && !name.StartsWith("model.connector.", StringComparison.Ordinal)) continue;
-            string gguf_name = LlamaCppName(name) ?? throw new InvalidDataException($"{dir}: tensor {name} has no place in llama.cpp's idefics3 projector");
+            string ggufName = LlamaCppName(name) ?? throw new InvalidDataException($"{dir}: tensor {name} has no place in llama.cpp's idefics3 projector");
             var shape = tensors.Shape(name);
             bool keepFloat32 = shape.Length == 1 || name.Contains(".embeddings.");
-            gguf.AddTensor(gguf_name, shape, keepFloat32 ? GgmlType.F32 : type, () => tensors.Read(name));
+            gguf.AddTensor(ggufName, shape, keepFloat32 ? GgmlType.F32 : type, () => tensors.Read(name));
         }
         return gguf;
     }

@@ -46,8 +46,6 @@ public sealed class GgufWriter
         _tensors.Add((name, shape, type, load));
     }
 
-    public IReadOnlyCollection<string> TensorNames => _names;
-
     /// <summary>Write the file beside <paramref name="path"/> under a temporary name and rename it over the target.</summary>
     public void Write(string path)
     {
