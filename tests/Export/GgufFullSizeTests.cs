@@ -17,7 +17,7 @@ namespace SmVL.Tests.Export;
 /// head_dim 128 ≠ hidden/heads), random HF-normal weights: llama.cpp loads both files and its first-step
 /// logits agree with SmVL's on a text prompt and on a 2×2-tile image prompt. ~3 GB on disk and in RAM,
 /// ~2.5 min on 2 busy cores. (An image SmVL leaves unsplit — global image only — cannot be matched:
-/// mtmd always adds a tile before its overview.)
+/// for a 1×1 grid mtmd still makes a tile and an overview.)
 /// </summary>
 [Trait("Category", "Slow")]
 public class GgufFullSizeTests(ITestOutputHelper log)
