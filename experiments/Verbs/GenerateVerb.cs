@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SmVL.Evaluation;
+using SmVL.Generation;
 using SmVL.Processing;
 using Generator = SmVL.Generation.Generator;
 
@@ -11,11 +12,12 @@ namespace SmVL.Experiments.Verbs;
 /// stream its answer as it is decoded (the blog's demo: `--system 使用中文回答所有问题。 --prompt 图中有什么动物？`).
 /// Greedy unless a temperature above 0, top-p or top-k is given. Without --thinking the prompt ends in
 /// Qwen3's empty think block (enable_thinking=false), as the tiny world trains; the blog's demo used thinking on.
+/// With --gguf FILE --mmproj FILE, llama.cpp decodes the same prompt from the files `export --format gguf` wrote.
 /// </summary>
 public sealed class GenerateVerb : IVerb
 {
     public string Name => "generate";
-    public string Summary => "--model DIR --image FILE [--image ...] --prompt TEXT [--system TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--thinking]: stream an answer";
+    public string Summary => "--model DIR --image FILE [--image ...] --prompt TEXT [--system TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--thinking] [--gguf TEXT.gguf --mmproj MMPROJ.gguf]: stream an answer (or llama.cpp's)";
 
     public IReadOnlyList<Symbol> Options { get; } =
     [
@@ -29,6 +31,8 @@ public sealed class GenerateVerb : IVerb
         Opt.Int("top-k", "sample among the k most likely tokens (0: no limit, as in HF)", min: 0),
         Opt.Long("seed", "sampling seed", min: 0),
         Opt.Flag("thinking", "let Qwen3 think (no empty think block in the prompt)"),
+        Opt.Text("gguf", "decode with llama.cpp instead (greedy): the text GGUF `export --format gguf` wrote; the folder still gives the processor"),
+        Opt.Text("mmproj", "with --gguf: the mmproj GGUF that encodes the images"),
     ];
 
     public async Task<int> RunAsync(Args args, CancellationToken cancel)
@@ -56,6 +60,17 @@ public sealed class GenerateVerb : IVerb
         using var pixels = Processor.PixelValues([input])!.to(device);
 
         var tok = loaded.Processor.Tokenizer;
+        if (args.Get("gguf") is { } gguf)
+        {
+            if (sample) throw new CliException("--gguf decodes greedily: drop --temperature, --top-p and --top-k");
+            string mmproj = args.Get("mmproj") ?? throw new CliException("--gguf needs --mmproj (the images go through it)");
+            using var llama = LlamaCppGenerator.Load(gguf, mmproj, threads: Environment.ProcessorCount);
+            // mtmd tiles the images SmVL's processor resized, so only its global (whole-image) thumbnail is its own resample.
+            var resized = images.Select(loaded.Processor.Images.TilingInput).ToList();
+            var (tokens, _) = llama.Generate(input.InputIds, options.MaxNewTokens, options.EosTokenIds, resized, loaded.Processor.ImageTokenId);
+            Console.WriteLine(tok.Decode(tokens.Select(t => (int)t), skipSpecialTokens: true));
+            return 0;
+        }
         try
         {
             await foreach (var piece in Generator.Stream(loaded.Model, input.InputIds, pixels, options, ids => tok.Decode(ids, skipSpecialTokens: true)))

@@ -112,6 +112,20 @@ public sealed class ImageProcessorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TilingInputIsTheResizedImageTheTilesAreCutFrom()
+    {
+        var cfg = new ImageProcessorConfig { LongestEdge = 48, MaxImageSize = 16, DoRescale = false, DoNormalize = false };
+        var input = ImageFixtures.Input("rgb.png").ToRgb();
+        var p = new ImageProcessor(cfg);
+        var tiling = p.TilingInput(input);
+        var resized = ImageProcessorResize.Resize(ImageProcessorResize.Resize(DecodedImage.FromRgb(input), 48, 30, PilResample.Lanczos), 48, 32, PilResample.Lanczos);
+        Assert.Equal((48, 32), (tiling.Width, tiling.Height));
+        Assert.Equal(resized.Pixels, tiling.Pixels);
+        // Another engine that tiles it (no resize of its own at this size) cuts the same tiles and global image.
+        Assert.Equal(p.Process(input).PixelValues, p.Process(tiling).PixelValues);
+    }
+
+    [Fact]
     public void ToTensorHasTheShape()
     {
         var r = new ImageProcessor(new ImageProcessorConfig { LongestEdge = 48, MaxImageSize = 16 }).Process(ImageFixtures.Input("rgb.png"));

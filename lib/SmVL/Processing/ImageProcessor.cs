@@ -49,17 +49,12 @@ public sealed class ImageProcessor
         if (!Config.DoConvertRgb && image.Mode != PilMode.Rgb)
             throw new NotSupportedException($"do_convert_rgb is false but the image is {image.Mode}; only RGB images can skip conversion");
         int max = Config.MaxImageSize;
-        if (Config.DoResize)
-        {
-            var (w, h) = ResizeTarget(image.Width, image.Height, Config.LongestEdge);
-            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
-        }
+        image = Resized(image);
         var crops = new List<DecodedImage>();
         int rows = 0, cols = 0;
         if (Config.DoImageSplitting)
         {
-            var (w, h) = VisionEncoderTarget(image.Width, image.Height, max);
-            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
+            var (w, h) = (image.Width, image.Height);
             if (h > max || w > max)
             {
                 rows = CeilDiv(h, max);
@@ -77,6 +72,27 @@ public sealed class ImageProcessor
             crops.Add(ImageProcessorResize.Resize(image, max, max, Config.Resample));
         }
         return Pack(crops, rows, cols);
+    }
+
+    /// <summary>
+    /// The image as it is cut into tiles (resized to the longest edge, then to whole tiles). An engine
+    /// that tiles by itself (llama.cpp's mtmd) cuts exactly these tiles from it, with no resize of its own.
+    /// </summary>
+    public RgbImage TilingInput(RgbImage image) => Resized(DecodedImage.FromRgb(image)).ToRgb();
+
+    private DecodedImage Resized(DecodedImage image)
+    {
+        if (Config.DoResize)
+        {
+            var (w, h) = ResizeTarget(image.Width, image.Height, Config.LongestEdge);
+            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
+        }
+        if (Config.DoImageSplitting)
+        {
+            var (w, h) = VisionEncoderTarget(image.Width, image.Height, Config.MaxImageSize);
+            image = ImageProcessorResize.Resize(image, w, h, Config.Resample);
+        }
+        return image;
     }
 
     /// <summary>Tile grid (rows, cols) for an image of this size, without touching pixels; (0, 0) when unsplit.</summary>
