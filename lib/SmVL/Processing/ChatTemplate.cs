@@ -20,7 +20,7 @@ public sealed class ChatTemplate
     private readonly JsValue _parsed;
     // Renders by template and input, shared by every instance: a training run renders the same
     // conversations every epoch, each twice (the whole text and its prompt, for the labels), and the
-    // main job's five runs render the same data, at ~2 ms a render under Jint. Not for templates that
+    // main job's five runs render the same data, and each render runs JavaScript under Jint. Not for templates that
     // read the clock. Bounded (16M characters, ~32 MB): emptied when full.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string source, string input), string> Renders = new();
     private static long _renderedChars;
