@@ -76,7 +76,7 @@ public class BenchTests(ITestOutputHelper log)
     [Fact]
     public void ToyBenchWritesTheRequiredKeysWithSaneValues()
     {
-        var s = Toy with { TrainShapes = [(32, 1, 1), (64, 5, 1)], DecodeContexts = [16, 32, 64], DecodeTokens = 3, CeilingRepeats = 1 };
+        var s = Toy with { TrainShapes = [(32, 1, 1, false), (64, 5, 1, false), (64, 5, 1, true)], DecodeContexts = [16, 32, 64], DecodeTokens = 3, CeilingRepeats = 1 };
         var report = Bench.Run(s);
         log.WriteLine(report.ToTable());
         var path = Path.Combine(Fixtures.TempDir(), "bench.json");
@@ -90,6 +90,11 @@ public class BenchTests(ITestOutputHelper log)
             Assert.True(double.IsFinite(v) && v > 0, $"{key} = {v}");
         }
         Assert.Equal(64, json["train_step"]!["seq"]!.GetValue<long>());          // the longest shape is the headline
+        Assert.True(json["train_step"]!["checkpointing"]!.GetValue<bool>());     // ... checkpointed, against its plain twin
+        var versus = json["train_step"]!["checkpointing_vs_plain"]!;
+        Assert.True(versus["step_time_ratio"]!.GetValue<double>() > 0);
+        Assert.Equal(0.0, versus["loss_difference"]!.GetValue<double>());       // same batch, same weights: same loss
+        Assert.True(json["train_step"]!["peak_rss_gb"]!.GetValue<double>() > 0);
         Assert.Equal(32, json["decode"]!["context"]!.GetValue<long>());          // the middle context when 512 is absent
         Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length
 

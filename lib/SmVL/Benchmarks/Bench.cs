@@ -36,12 +36,12 @@ public static class Bench
         var train = new List<TrainStepResult>();
         try
         {
-            foreach (var (seq, tiles, steps) in s.TrainShapes)
+            foreach (var (seq, tiles, steps, checkpointing) in s.TrainShapes)
             {
-                var r = TrainStepBench.Run(model, seq, tiles, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
+                var r = TrainStepBench.Run(model, seq, tiles, checkpointing, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
                                            ceilings.MatmulFp32Gflops, runDir);
                 train.Add(r);
-                Done($"train_seq_{seq}", r.PeakRssBytes);
+                Done($"train_seq_{seq}" + (checkpointing ? "_checkpointed" : ""), r.PeakRssBytes);
             }
         }
         finally { if (Directory.Exists(runDir)) Directory.Delete(runDir, true); }

@@ -11,7 +11,8 @@ namespace SmVL.Benchmarks;
 /// <param name="BestSeconds">the fastest step (the least disturbed by other processes, like the ceilings)</param>
 /// <param name="Mfu">achieved GFLOP/s over the measured fp32 matmul peak</param>
 /// <param name="KernelTimeFraction">share of this process's CPU time spent in the kernel (page faults on fresh activation memory), warm-up included</param>
-public sealed record TrainStepResult(long Seq, int Tiles, long Labelled, double[] StepSeconds, double BestSeconds,
+/// <param name="Checkpointing">decoder layers recomputed in the backward pass (<see cref="TrainOptions.GradientCheckpointing"/>)</param>
+public sealed record TrainStepResult(long Seq, int Tiles, bool Checkpointing, long Labelled, double[] StepSeconds, double BestSeconds,
                                      StepFlops Flops, double Gflops, double Mfu, long? PeakRssBytes, double Loss,
                                      double KernelTimeFraction, FreezeAudit Audit);
 
@@ -23,14 +24,14 @@ public sealed record TrainStepResult(long Seq, int Tiles, long Labelled, double[
 /// </summary>
 public static class TrainStepBench
 {
-    public static TrainStepResult Run(SmolVLMForConditionalGeneration model, long seq, int tiles, int warmup, int steps,
+    public static TrainStepResult Run(SmolVLMForConditionalGeneration model, long seq, int tiles, bool checkpointing, int warmup, int steps,
                                       double peakGflops, string runDir)
     {
         MemoryProbe.ResetPeak();
         var options = new TrainOptions
         {
             Steps = warmup + steps, GradAccum = 1, MicroBatch = 1, Schedule = "constant", WarmupSteps = 0,
-            EvalEvery = 0, SaveEvery = 0,
+            EvalEvery = 0, SaveEvery = 0, GradientCheckpointing = checkpointing,
         };
         var trainer = new Trainer(model, options, runDir) { Tensorboard = false };
         var source = new SyntheticSource(model.Config, seq, tiles);
@@ -38,11 +39,24 @@ public static class TrainStepBench
         double loss = double.NaN;
         using var process = Process.GetCurrentProcess();
         var (user0, system0) = (process.UserProcessorTime, process.PrivilegedProcessorTime);
-        trainer.Run(source, onStep: (step, row) =>
+        // The optimizer's updates are undone afterwards, so every shape is measured from the same weights.
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        var before = trainable.Select(p => p.detach().clone()).ToList();
+        try
         {
-            if (step > warmup) seconds.Add(1.0 / row["samples_per_s"]);
-            loss = row["loss"];
-        });
+            trainer.Run(source, onStep: (step, row) =>
+            {
+                if (step > warmup) seconds.Add(1.0 / row["samples_per_s"]);
+                loss = row["loss"];
+            });
+        }
+        finally
+        {
+            model.model.text_model.GradientCheckpointing = false;
+            using (no_grad())
+                for (int i = 0; i < trainable.Count; i++) trainable[i].copy_(before[i]);
+            foreach (var t in before) t.Dispose();
+        }
         process.Refresh();
         double user = (process.UserProcessorTime - user0).TotalSeconds, system = (process.PrivilegedProcessorTime - system0).TotalSeconds;
         using var probe = source.Get(0);
@@ -50,7 +64,7 @@ public static class TrainStepBench
         var flops = Flops.ConnectorOnlyTrainStep(model.Config, seq, tiles, labelled);
         double best = seconds.Min();
         double gflops = flops.Total / best / 1e9;
-        return new TrainStepResult(seq, tiles, labelled, seconds.ToArray(), best, flops, gflops, gflops / peakGflops,
+        return new TrainStepResult(seq, tiles, checkpointing, labelled, seconds.ToArray(), best, flops, gflops, gflops / peakGflops,
                                    MemoryProbe.PeakBytes, loss,
                                    system / Math.Max(1e-9, user + system), FreezeAudit.Of(model, trainer));
     }

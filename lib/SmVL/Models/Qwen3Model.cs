@@ -31,6 +31,12 @@ public sealed class Qwen3Model : nn.Module
     public RotaryEmbedding Rope => _rope;
 
     /// <summary>
+    /// HF's `gradient_checkpointing`: while autograd records (training), each layer keeps only its
+    /// input and is recomputed in the backward pass (<see cref="Models.GradientCheckpointing"/>).
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>
     /// Run the stack on embeddings (B, T, hidden). Position ids default to past..past+T-1.
     /// With <paramref name="hiddenStates"/> non-null, the residual stream after the embeddings and
     /// after each layer is appended to it (for parity checks and plots).
@@ -47,7 +53,9 @@ public sealed class Qwen3Model : nn.Module
         hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         for (int i = 0; i < layers.Count; i++)
         {
-            h = layers[i].forward(h, cos, sin, mask, cache, i);
+            h = GradientCheckpointing && cache is null
+                ? Models.GradientCheckpointing.Layer(layers[i], h, cos, sin, mask)
+                : layers[i].forward(h, cos, sin, mask, cache, i);
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return norm.forward(h).MoveToOuterDisposeScope();

@@ -51,6 +51,8 @@ public sealed class Trainer
         if (_trainable.Count == 0) throw new InvalidOperationException("no trainable parameters: apply a freeze policy that leaves something to train");
         _optimizer = new AdamW(_trainable, options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
         _lr = Schedules.Create(options.Schedule, options.Warmup, options.Steps, options.LearningRate);
+        if (options.GradientCheckpointing)
+            foreach (var stack in model.modules().OfType<Qwen3Model>()) stack.GradientCheckpointing = true;
     }
 
     public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.name).ToList();
