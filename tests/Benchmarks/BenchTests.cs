@@ -71,6 +71,7 @@ public class BenchTests(ITestOutputHelper log)
             ((ICausalLM)model).Forward(ids, mask, cache, positions, pixels);
         public Tensor Hidden(Tensor ids, Tensor? pixels, Tensor? mask) => ((ICausalLM)model).Hidden(ids, pixels, mask);
         public Tensor Logits(Tensor hidden) { HeadInputShape = hidden.shape; return model.Logits(hidden); }
+        public Tensor HeadWeight => model.HeadWeight;
     }
 
     [Fact]
@@ -90,10 +91,10 @@ public class BenchTests(ITestOutputHelper log)
             Assert.True(double.IsFinite(v) && v > 0, $"{key} = {v}");
         }
         Assert.Equal(64, json["train_step"]!["seq"]!.GetValue<long>());          // the longest shape is the headline
-        Assert.True(json["train_step"]!["checkpointing"]!.GetValue<bool>());     // ... checkpointed, against its plain twin
-        var versus = json["train_step"]!["checkpointing_vs_plain"]!;
+        Assert.True(json["train_step"]!["lean"]!.GetValue<bool>());     // ... lean, against its plain twin
+        var versus = json["train_step"]!["lean_vs_plain"]!;
         Assert.True(versus["step_time_ratio"]!.GetValue<double>() > 0);
-        Assert.Equal(0.0, versus["loss_difference"]!.GetValue<double>());       // same batch, same weights: same loss
+        Assert.InRange(versus["loss_difference"]!.GetValue<double>(), 0, 1e-5 * report.HeadlineTrain.Loss);   // same batch and weights
         Assert.True(json["train_step"]!["peak_rss_gb"]!.GetValue<double>() > 0);
         Assert.Equal(32, json["decode"]!["context"]!.GetValue<long>());          // the middle context when 512 is absent
         Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length

@@ -36,12 +36,12 @@ public static class Bench
         var train = new List<TrainStepResult>();
         try
         {
-            foreach (var (seq, tiles, steps, checkpointing) in s.TrainShapes)
+            foreach (var (seq, tiles, steps, lean) in s.TrainShapes)
             {
-                var r = TrainStepBench.Run(model, seq, tiles, checkpointing, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
+                var r = TrainStepBench.Run(model, seq, tiles, lean ? s.LossChunk : 0, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
                                            ceilings.MatmulFp32Gflops, runDir);
                 train.Add(r);
-                Done($"train_seq_{seq}" + (checkpointing ? "_checkpointed" : ""), r.PeakRssBytes);
+                Done($"train_seq_{seq}" + (lean ? "_lean" : ""), r.PeakRssBytes);
             }
         }
         finally { if (Directory.Exists(runDir)) Directory.Delete(runDir, true); }

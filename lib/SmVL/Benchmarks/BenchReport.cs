@@ -8,8 +8,8 @@ namespace SmVL.Benchmarks;
 /// <summary>
 /// Everything one bench run measured, as JSON (snake_case keys; the headline ratios at the top of
 /// each section) and as a table for the terminal. Headlines: <c>train_step.mfu</c> and
-/// <c>train_step.peak_rss_gb</c> at the longest shape (seq 2048; checkpointed when that was
-/// measured, with the plain step beside it), <c>decode.kv_speedup</c> and
+/// <c>train_step.peak_rss_gb</c> at the longest shape (seq 2048; lean — checkpointed, head in
+/// chunks — when that was measured, with the plain step beside it), <c>decode.kv_speedup</c> and
 /// <c>decode.bandwidth_fraction</c> at context 512 (the middle context in quick mode).
 /// </summary>
 public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long Params, long WeightBytes,
@@ -17,9 +17,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     IReadOnlyList<ExtrapolationRow> Extrapolation, IReadOnlyDictionary<string, long?> PeakRssByPhase, double WallSeconds)
 {
     public TrainStepResult HeadlineTrain => Train.LastOrDefault(t => t.Seq == 2048) ?? Train[^1];
-    /// <summary>The headline shape without gradient checkpointing, when the headline is checkpointed and both were measured.</summary>
-    public TrainStepResult? PlainTwin => HeadlineTrain is { Checkpointing: true } h
-        ? Train.FirstOrDefault(t => t.Seq == h.Seq && t.Tiles == h.Tiles && !t.Checkpointing) : null;
+    /// <summary>The headline shape measured plain, when the headline is lean and both were measured.</summary>
+    public TrainStepResult? PlainTwin => HeadlineTrain is { Lean: true } h
+        ? Train.FirstOrDefault(t => t.Seq == h.Seq && t.Tiles == h.Tiles && !t.Lean) : null;
     public DecodeResult HeadlineDecode => Decode.FirstOrDefault(d => d.Context == 512) ?? Decode[Decode.Count / 2];
     public FreezeAudit Audit => Train[^1].Audit;
 
@@ -43,8 +43,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["train_step"] = new JsonObject
             {
                 ["mfu"] = t.Mfu, ["gflops"] = t.Gflops, ["step_s"] = t.BestSeconds, ["seq"] = t.Seq, ["tiles"] = t.Tiles,
-                ["peak_rss_gb"] = t.PeakRssBytes / 1e9, ["checkpointing"] = t.Checkpointing,
-                ["checkpointing_vs_plain"] = PlainTwin is { } p
+                ["peak_rss_gb"] = t.PeakRssBytes / 1e9, ["lean"] = t.Lean,
+                ["lean_vs_plain"] = PlainTwin is { } p
                     ? new JsonObject
                     {
                         ["step_time_ratio"] = t.BestSeconds / p.BestSeconds, ["plain_step_s"] = p.BestSeconds,
@@ -79,7 +79,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                 ["gpu"] = Settings.GpuName, ["gpu_peak_tflops"] = Settings.GpuPeakTflops, ["gpu_mfu"] = Settings.GpuMfu,
                 ["rows"] = new JsonArray(Extrapolation.Select(r => (JsonNode?)new JsonObject
                 {
-                    ["run"] = r.Run, ["samples"] = r.Samples, ["seq"] = r.Seq, ["checkpointing"] = r.Checkpointing,
+                    ["run"] = r.Run, ["samples"] = r.Samples, ["seq"] = r.Seq, ["lean"] = r.Lean,
                     ["cpu_hours"] = r.CpuHours, ["gpu_hours"] = r.GpuHours,
                 }).ToArray()),
             },
@@ -88,7 +88,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
 
     private static JsonNode TrainJson(TrainStepResult r) => new JsonObject
     {
-        ["seq"] = r.Seq, ["tiles"] = r.Tiles, ["checkpointing"] = r.Checkpointing, ["labelled"] = r.Labelled, ["step_s"] = r.BestSeconds,
+        ["seq"] = r.Seq, ["tiles"] = r.Tiles, ["lean"] = r.Lean, ["labelled"] = r.Labelled, ["step_s"] = r.BestSeconds,
         ["steps_s"] = new JsonArray(r.StepSeconds.Select(s => (JsonNode?)s).ToArray()),
         ["flops"] = new JsonObject
         {
@@ -140,11 +140,11 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   threads {c.Threads}");
         Line($"model      {Params / 1e6:F1}M params, {WeightBytes / 1e9:F2} GB fp32");
         Line("");
-        Line($"{"train step",-12}{"seq",6}{"tiles",6}{"ckpt",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");
+        Line($"{"train step",-12}{"seq",6}{"tiles",6}{"lean",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");
         foreach (var r in Train)
-            Line($"{"",-12}{r.Seq,6}{r.Tiles,6}{(r.Checkpointing ? "yes" : "no"),6}{r.Labelled,9}{r.BestSeconds,9:F2}{r.Flops.Total / 1e12,8:F2}{r.Gflops,9:F1}{r.Mfu,7:P0}{Gb(r.PeakRssBytes),10}");
+            Line($"{"",-12}{r.Seq,6}{r.Tiles,6}{(r.Lean ? "yes" : "no"),6}{r.Labelled,9}{r.BestSeconds,9:F2}{r.Flops.Total / 1e12,8:F2}{r.Gflops,9:F1}{r.Mfu,7:P0}{Gb(r.PeakRssBytes),10}");
         if (PlainTwin is { } twin)
-            Line($"{"",-12}checkpointing at seq {twin.Seq}: {HeadlineTrain.BestSeconds / twin.BestSeconds:F2}× the plain step time, peak RSS {Gb(HeadlineTrain.PeakRssBytes)} vs {Gb(twin.PeakRssBytes)}, " +
+            Line($"{"",-12}lean (checkpointed, head in chunks) at seq {twin.Seq}: {HeadlineTrain.BestSeconds / twin.BestSeconds:F2}× the plain step time, peak RSS {Gb(HeadlineTrain.PeakRssBytes)} vs {Gb(twin.PeakRssBytes)}, " +
                  $"loss difference {Math.Abs(HeadlineTrain.Loss - twin.Loss):G3}");
         if (Breakdown() is { } parts)
             Line($"{"",-12}seq {HeadlineTrain.Seq} plain breakdown: " + string.Join(", ", parts.Select(p => $"{p.Part} {p.Seconds:F1} s at {p.Gflops:F0} GFLOP/s")) +
@@ -159,10 +159,10 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
              $"({Audit.TrainableParams / 1e6:F2}M params), AdamW state {Audit.OptimizerStateBytes / 1e6:F1} MB");
         Line($"           peak RSS: {string.Join(", ", PeakRssByPhase.Select(kv => $"{kv.Key} {Gb(kv.Value)}"))}");
         Line("");
-        Line($"{"extrapolation",-14}{"samples",9}{"seq",6}{"ckpt",6}{"CPU hours",11}{"GPU hours",11}   (GPU: {Settings.GpuName} at {Settings.GpuMfu:P0} MFU)");
+        Line($"{"extrapolation",-14}{"samples",9}{"seq",6}{"lean",6}{"CPU hours",11}{"GPU hours",11}   (GPU: {Settings.GpuName} at {Settings.GpuMfu:P0} MFU)");
         foreach (var r in Extrapolation)
-            Line($"{r.Run,-14}{r.Samples,9}{r.Seq,6}{(r.Checkpointing ? "yes" : "no"),6}{r.CpuHours,11:F1}{r.GpuHours,11:F2}");
-        Line($"headline   train_step.mfu {HeadlineTrain.Mfu:P1} and peak_rss_gb {HeadlineTrain.PeakRssBytes / 1e9:F2} (seq {HeadlineTrain.Seq}{(HeadlineTrain.Checkpointing ? ", checkpointed" : "")}); decode.kv_speedup {HeadlineDecode.KvSpeedup:F1}× and " +
+            Line($"{r.Run,-14}{r.Samples,9}{r.Seq,6}{(r.Lean ? "yes" : "no"),6}{r.CpuHours,11:F1}{r.GpuHours,11:F2}");
+        Line($"headline   train_step.mfu {HeadlineTrain.Mfu:P1} and peak_rss_gb {HeadlineTrain.PeakRssBytes / 1e9:F2} (seq {HeadlineTrain.Seq}{(HeadlineTrain.Lean ? ", lean" : "")}); decode.kv_speedup {HeadlineDecode.KvSpeedup:F1}× and " +
              $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (ctx {HeadlineDecode.Context}); wall {WallSeconds:F0} s");
         return sb.ToString();
     }

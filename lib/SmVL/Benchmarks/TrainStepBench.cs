@@ -11,8 +11,8 @@ namespace SmVL.Benchmarks;
 /// <param name="BestSeconds">the fastest step (the least disturbed by other processes, like the ceilings)</param>
 /// <param name="Mfu">achieved GFLOP/s over the measured fp32 matmul peak</param>
 /// <param name="KernelTimeFraction">share of this process's CPU time spent in the kernel (page faults on fresh activation memory), warm-up included</param>
-/// <param name="Checkpointing">decoder layers recomputed in the backward pass (<see cref="TrainOptions.GradientCheckpointing"/>)</param>
-public sealed record TrainStepResult(long Seq, int Tiles, bool Checkpointing, long Labelled, double[] StepSeconds, double BestSeconds,
+/// <param name="Lean">decoder layers recomputed in the backward pass and the head in chunks (<see cref="TrainOptions.GradientCheckpointing"/>, <see cref="TrainOptions.LossChunk"/>)</param>
+public sealed record TrainStepResult(long Seq, int Tiles, bool Lean, long Labelled, double[] StepSeconds, double BestSeconds,
                                      StepFlops Flops, double Gflops, double Mfu, long? PeakRssBytes, double Loss,
                                      double KernelTimeFraction, FreezeAudit Audit);
 
@@ -24,14 +24,14 @@ public sealed record TrainStepResult(long Seq, int Tiles, bool Checkpointing, lo
 /// </summary>
 public static class TrainStepBench
 {
-    public static TrainStepResult Run(SmolVLMForConditionalGeneration model, long seq, int tiles, bool checkpointing, int warmup, int steps,
+    public static TrainStepResult Run(SmolVLMForConditionalGeneration model, long seq, int tiles, int leanChunk, int warmup, int steps,
                                       double peakGflops, string runDir)
     {
         MemoryProbe.ResetPeak();
         var options = new TrainOptions
         {
             Steps = warmup + steps, GradAccum = 1, MicroBatch = 1, Schedule = "constant", WarmupSteps = 0,
-            EvalEvery = 0, SaveEvery = 0, GradientCheckpointing = checkpointing,
+            EvalEvery = 0, SaveEvery = 0, GradientCheckpointing = leanChunk > 0, LossChunk = leanChunk,
         };
         var trainer = new Trainer(model, options, runDir) { Tensorboard = false };
         var source = new SyntheticSource(model.Config, seq, tiles);
@@ -64,7 +64,7 @@ public static class TrainStepBench
         var flops = Flops.ConnectorOnlyTrainStep(model.Config, seq, tiles, labelled);
         double best = seconds.Min();
         double gflops = flops.Total / best / 1e9;
-        return new TrainStepResult(seq, tiles, checkpointing, labelled, seconds.ToArray(), best, flops, gflops, gflops / peakGflops,
+        return new TrainStepResult(seq, tiles, leanChunk > 0, labelled, seconds.ToArray(), best, flops, gflops, gflops / peakGflops,
                                    MemoryProbe.PeakBytes, loss,
                                    system / Math.Max(1e-9, user + system), FreezeAudit.Of(model, trainer));
     }

@@ -17,4 +17,7 @@ public interface ICausalLM
 
     /// <summary>The LM head applied to hidden states.</summary>
     Tensor Logits(Tensor hidden);
+
+    /// <summary>The weight <see cref="Logits"/> multiplies by (the embedding when tied): the head's only parameter.</summary>
+    Tensor HeadWeight { get; }
 }

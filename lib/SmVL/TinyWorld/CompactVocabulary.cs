@@ -92,6 +92,7 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
     public int NumLayers => lm.NumLayers;
     public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => lm.Hidden(inputIds, pixelValues, attentionMask);
     public Tensor Logits(Tensor hidden) => lm.Logits(hidden).add(_restOffset, Scalars.One);
+    public Tensor HeadWeight => lm.HeadWeight;
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>
         ((ICausalLM)lm).Forward(inputIds, attentionMask, cache, positionIds, pixelValues).add(_restOffset, Scalars.One);
 }

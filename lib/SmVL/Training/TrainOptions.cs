@@ -38,6 +38,12 @@ public sealed record TrainOptions
     /// </summary>
     [JsonPropertyName("gradient_checkpointing"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool GradientCheckpointing { get; init; }
+    /// <summary>
+    /// Labelled positions per chunk through the LM head and cross-entropy (0: all at once). At 2,048
+    /// tokens the one-shot head holds ~1,000 × 151,936 floats three times over; chunks hold a slice.
+    /// </summary>
+    [JsonPropertyName("loss_chunk"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int LossChunk { get; init; }
     [JsonIgnore] public bool Progress { get; init; } = true;
     /// <summary>The progress bar's name (runs side by side share the line).</summary>
     [JsonIgnore] public string ProgressLabel { get; init; } = "train";
@@ -61,6 +67,7 @@ public sealed record TrainOptions
         if (double.IsNaN(ClipNorm)) yield return "train.clip is NaN";
         if (EvalEvery < 0 || SaveEvery < 0) yield return "train.eval_every/save_every must be ≥ 0 (0 = never)";
         if (EvalBatches < 0) yield return $"train.eval_batches must be ≥ 0, got {EvalBatches}";
+        if (LossChunk < 0) yield return $"train.loss_chunk must be ≥ 0 (0 = the whole head at once), got {LossChunk}";
         if (KeepLast < 1) yield return $"train.keep_last must be ≥ 1, got {KeepLast}";
     }
 }

@@ -155,7 +155,7 @@ public sealed class Trainer
             count += b.LabelledTokens;
             tokens += b.AttentionMask.sum().item<long>();
             samples += b.InputIds.shape[0];
-            var loss = CausalLMLoss.Sum(_lm, b);
+            var loss = CausalLMLoss.Sum(_lm, b, _o.LossChunk);
             lossSum += loss.item<float>();
             if (double.IsFinite(lossSum)) loss.backward();
         }
@@ -208,7 +208,7 @@ public sealed class Trainer
         {
             using var scope = NewDisposeScope();
             using var b = eval.Get(i);
-            sum += CausalLMLoss.Sum(_lm, b).item<float>();
+            sum += CausalLMLoss.Sum(_lm, b, _o.LossChunk).item<float>();
             count += b.LabelledTokens;
         }
         return sum / Math.Max(1, count);
