@@ -5,9 +5,10 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl bench --out FILE.json [--quick] [--steps N (timed steps per shape)] [--contexts 128,512,2048] [--decode-tokens N] [--matmul-size N]
-/// [--gpu-tflops X] [--gpu-mfu F]`: how fast the real-size model trains and decodes on this machine
-/// and how close that is to the machine's own limits (random weights, no download). Writes the
-/// JSON and prints a table. `--quick` runs the same machinery on a toy model in seconds.
+/// [--gpu-tflops X] [--gpu-mfu F] [--llamacpp f32,f16,q8_0|none]`: how fast the real-size model trains and decodes on this
+/// machine, how close that is to the machine's own limits (random weights, no download), and how
+/// llama.cpp decodes the same model. Writes the JSON and prints a table. `--quick` runs the same
+/// machinery on a toy model in seconds.
 /// </summary>
 public sealed class BenchVerb : IVerb
 {
@@ -21,6 +22,7 @@ public sealed class BenchVerb : IVerb
         Opt.Int("steps", "timed steps per training shape", min: 1),
         Opt.Text("contexts", "decode context lengths, comma-separated (e.g. 128,512,2048)"),
         Opt.Int("decode-tokens", "tokens decoded per context", min: 1),
+        Opt.Text("llamacpp", "GGUF types llama.cpp decodes the same model from, comma-separated (default f32,f16,q8_0; none: skip)"),
         Opt.Int("matmul-size", "matrix size of the matmul ceiling probe", min: 1),
         Opt.Number("gpu-tflops", "a GPU's peak TFLOP/s, for the extrapolated step time", above: 0),
         Opt.Number("gpu-mfu", "the fraction of that peak a GPU step would reach", above: 0, max: 1),
@@ -34,6 +36,14 @@ public sealed class BenchVerb : IVerb
         {
             int steps = args.Int("steps", 1);
             s = s with { TrainShapes = s.TrainShapes.Select(t => t with { Steps = steps }).ToList() };
+        }
+        if (args.Get("llamacpp") is { } peers)
+        {
+            var types = peers == "none" ? [] : peers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var t in types)
+                if (t is not ("f32" or "f16") && !Export.GgufExport.Quantizations.Contains(t))
+                    throw new CliException($"--llamacpp: unknown GGUF type '{t}' (f32, f16, {string.Join(", ", Export.GgufExport.Quantizations)} or none)");
+            s = s with { PeerTypes = types };
         }
         if (args.Has("decode-tokens")) s = s with { DecodeTokens = args.Int("decode-tokens", s.DecodeTokens) };
         if (args.Has("matmul-size")) s = s with { MatmulSize = args.Int("matmul-size", s.MatmulSize) };

@@ -17,7 +17,7 @@ public static class Bench
     public static BenchReport Run(BenchSettings s)
     {
         var clock = Stopwatch.StartNew();
-        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count, done = 0;
+        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count + (s.PeerTypes.Count > 0 ? 1 : 0), done = 0;
         var bar = new ProgressBar("bench", phases);
         var peaks = new Dictionary<string, long?>();
         void Done(string phase, long? peak) { peaks[phase] = peak; bar.Report(++done, phase); }
@@ -57,8 +57,31 @@ public static class Bench
             Done($"decode_ctx_{context}", r.PeakRssBytes);
         }
 
+        var (peers, peerError) = Peer(s, model, decode);
+        if (s.PeerTypes.Count > 0) Done("llama.cpp", null);
+
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
-        return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds);
+        return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
+        {
+            Peers = peers, PeerError = peerError,
+        };
+    }
+
+    /// <summary>
+    /// llama.cpp on the same model at the headline context. A peer that cannot run (no tokenizer
+    /// set up, llama.cpp refusing the file) is reported, not fatal: the rest of the bench stands.
+    /// </summary>
+    private static (IReadOnlyList<PeerResult> Peers, string? Error) Peer(BenchSettings s, SmolVLMForConditionalGeneration model, List<DecodeResult> decode)
+    {
+        if (s.PeerTypes.Count == 0) return ([], null);
+        var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
+        var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-gguf-" + Guid.NewGuid().ToString("N")[..8]);
+        try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, TorchSharp.torch.get_num_threads(), workDir), null); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or UnauthorizedAccessException or LLama.Exceptions.RuntimeError)
+        {
+            return ([], $"{e.GetType().Name}: {e.Message}");
+        }
+        finally { if (Directory.Exists(workDir)) Directory.Delete(workDir, true); }
     }
 
     /// <summary>The stitched model with random weights, connector-only (what the blog trains).</summary>

@@ -22,6 +22,10 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         ? Train.FirstOrDefault(t => t.Seq == h.Seq && t.Tiles == h.Tiles && !t.Lean) : null;
     public DecodeResult HeadlineDecode => Decode.FirstOrDefault(d => d.Context == 512) ?? Decode[Decode.Count / 2];
     public FreezeAudit Audit => Train[^1].Audit;
+    /// <summary>llama.cpp decoding the same model at the headline context, per GGUF type.</summary>
+    public IReadOnlyList<PeerResult> Peers { get; init; } = [];
+    /// <summary>Why the llama.cpp peer did not run, when it did not.</summary>
+    public string? PeerError { get; init; }
 
     public JsonObject ToJson()
     {
@@ -64,6 +68,14 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["decode"] = new JsonObject
             {
                 ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["context"] = d.Context,
+                ["vs_llamacpp"] = Peers.Count > 0 ? new JsonObject(Peers.Select(p => KeyValuePair.Create(p.Type, (JsonNode?)p.SmvlRatio))) : null,
+                ["llamacpp"] = Peers.Count > 0 ? new JsonArray(Peers.Select(p => (JsonNode?)new JsonObject
+                {
+                    ["type"] = p.Type, ["file_bytes"] = p.FileBytes, ["context"] = p.Context, ["tokens"] = p.Tokens,
+                    ["tokens_per_s"] = p.TokensPerSecond, ["prefill_tokens_per_s"] = p.PrefillTokensPerSecond,
+                    ["leading_tokens_equal"] = p.TokensEqual, ["smvl_ratio"] = p.SmvlRatio,
+                }).ToArray()) : null,
+                ["llamacpp_error"] = PeerError,
                 ["contexts"] = new JsonArray(Decode.Select(DecodeJson).ToArray<JsonNode?>()),
             },
             ["memory"] = new JsonObject
@@ -154,6 +166,10 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"bound tok/s",13}{"of bound",10}");
         foreach (var d in Decode)
             Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
+        foreach (var p in Peers)
+            Line($"{"llama.cpp",-12}{p.Type,-6} {p.Context,6} ctx {p.TokensPerSecond,8:F2} tok/s (SmVL {p.SmvlRatio:F2}×), prefill {p.PrefillTokensPerSecond:F1} tok/s, " +
+                 $"{p.FileBytes / 1e9:F2} GB, first {p.TokensEqual} of {p.Tokens + 1} tokens as SmVL's");
+        if (PeerError is not null) Line($"{"llama.cpp",-12}did not run: {PeerError}");
         Line("");
         Line($"memory     frozen params with .grad: {Audit.FrozenWithGrad}; optimizer states {Audit.OptimizerStates} for {Audit.TrainableTensors} trainable tensor(s) " +
              $"({Audit.TrainableParams / 1e6:F2}M params), AdamW state {Audit.OptimizerStateBytes / 1e6:F1} MB");

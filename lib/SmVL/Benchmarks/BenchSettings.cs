@@ -27,6 +27,8 @@ public sealed record BenchSettings
     public int VisionRepeats { get; init; } = 2;
     public IReadOnlyList<long> DecodeContexts { get; init; } = [128, 512, 2048];
     public int DecodeTokens { get; init; } = 16;
+    /// <summary>GGUF types llama.cpp decodes the same model from, at the headline context (<see cref="LlamaCppPeer"/>); empty: no peer.</summary>
+    public IReadOnlyList<string> PeerTypes { get; init; } = ["f32", "f16", "q8_0"];
     public int RecomputeRepeats { get; init; } = 1;
     public int MatmulSize { get; init; } = 2048;
     public long CopyBytes { get; init; } = 256L << 20;
@@ -61,6 +63,7 @@ public sealed record BenchSettings
         VisionTiles = 2,
         DecodeContexts = [16, 32, 64],
         DecodeTokens = 4,
+        PeerTypes = [],                      // the toy vocabulary has no tokenizer to export
         MatmulSize = 128,
         CopyBytes = 4L << 20,
         CeilingRepeats = 2,

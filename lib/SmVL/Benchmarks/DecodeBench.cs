@@ -12,9 +12,11 @@ namespace SmVL.Benchmarks;
 /// <param name="WeightBytesPerToken">weights one decode step must read (decoder layers + the head; the embedding gather reads one row)</param>
 /// <param name="KvBytesPerToken">the cache one decode step must read at this context</param>
 /// <param name="BoundTokensPerSecond">copy bandwidth / (weight + cache bytes): no decoder can read its inputs faster</param>
+/// <param name="Prompt">the context's ids (random text ids)</param>
+/// <param name="Generated">the greedy tokens, the first from the prefill</param>
 public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSecond, double RecomputeTokensPerSecond,
                                   double PrefillTokensPerSecond, long WeightBytesPerToken, long KvBytesPerToken,
-                                  double BoundTokensPerSecond, long? PeakRssBytes)
+                                  double BoundTokensPerSecond, long? PeakRssBytes, long[] Prompt, long[] Generated)
 {
     public double KvSpeedup => KvTokensPerSecond / RecomputeTokensPerSecond;
     public double BandwidthFraction => KvTokensPerSecond / BoundTokensPerSecond;
@@ -47,7 +49,10 @@ public static class DecodeBench
         var arrivals = new List<long>();
         var start = Stopwatch.GetTimestamp();
         var options = new GenerationOptions { MaxNewTokens = tokens + 1, EosTokenIds = [] };
-        using (SmVL.Generation.Generator.Generate(model, [ids.data<long>().ToArray()], null, options, (_, _) => arrivals.Add(Stopwatch.GetTimestamp()))) { }
+        var prompt = ids.data<long>().ToArray();
+        long[] generated;
+        using (var result = SmVL.Generation.Generator.Generate(model, [prompt], null, options, (_, _) => arrivals.Add(Stopwatch.GetTimestamp())))
+            generated = result.Tokens[0];
         double prefill = Stopwatch.GetElapsedTime(start, arrivals[0]).TotalSeconds;
         double decode = Stopwatch.GetElapsedTime(arrivals[0], arrivals[^1]).TotalSeconds;
 
@@ -55,7 +60,7 @@ public static class DecodeBench
         long weights = WeightBytesPerToken(t, sizeof(float));
         long kv = KvCacheBytes(t, context, sizeof(float));
         return new DecodeResult(context, tokens, tokens / decode, 1.0 / recompute, context / prefill,
-                                weights, kv, copyGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes);
+                                weights, kv, copyGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes, prompt, generated);
     }
 
     /// <summary>Decoder-layer weights (projections and norms), the final norm and the LM head (tied or not, read once).</summary>

@@ -35,6 +35,13 @@ public static class GgufExport
         return files;
     }
 
+    /// <summary>The text model alone (what text-only decoding reads).</summary>
+    public static void WriteText(string modelDir, string path, GgmlType type)
+    {
+        using var tensors = new CheckpointTensors(modelDir);
+        GgufTextModel.Build(modelDir, HfConfig.Load<SmolVLMConfig>(modelDir), tensors, type).Write(path);
+    }
+
     /// <summary>llama.cpp's quantizer over a text GGUF (tensors whose rows do not fit the type's blocks fall back as llama-quantize does).</summary>
     public static void Quantize(string source, string destination, string quantization, int threads = 0)
     {

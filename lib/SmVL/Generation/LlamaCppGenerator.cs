@@ -71,9 +71,11 @@ public sealed class LlamaCppGenerator : IDisposable
     /// chunks in order; their lengths must match mtmd's chunks (the same tiling as SmVL's processor).
     /// Pass <paramref name="images"/> as SmVL's processor resized them (<see cref="ImageProcessor.TilingInput"/>):
     /// mtmd then cuts the same tiles, and only its global thumbnail is its own resample (not PIL's Lanczos).
+    /// <paramref name="onToken"/> is called as each token is chosen (timing: the first after the prompt's decode).
     /// </summary>
     public (long[] Tokens, float[][] Logits) Generate(long[] prompt, int maxNewTokens, IReadOnlyList<long>? stopIds = null,
-                                                      IReadOnlyList<RgbImage>? images = null, long imageTokenId = -1)
+                                                      IReadOnlyList<RgbImage>? images = null, long imageTokenId = -1,
+                                                      Action<long>? onToken = null)
     {
         _context.NativeHandle.MemoryClear();
         _position = 0;
@@ -101,6 +103,7 @@ public sealed class LlamaCppGenerator : IDisposable
             long next = ArgMax(step);
             tokens.Add(next);
             logits.Add(step);
+            onToken?.Invoke(next);
             if (stopIds?.Contains(next) == true || tokens.Count == maxNewTokens) break;
             DecodeText([next]);
         }
