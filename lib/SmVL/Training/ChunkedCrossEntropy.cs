@@ -42,7 +42,7 @@ public sealed class ChunkedCrossEntropy : autograd.SingleTensorFunction<ChunkedC
             using var inner = NewDisposeScope();
             long end = Math.Min(start + chunk, hidden.shape[0]);
             var logits = lm.Logits(hidden.narrow(0, start, end - start)).to(float32);
-            total.add_(nn.functional.cross_entropy(logits, labels.narrow(0, start, end - start), reduction: nn.Reduction.Sum));
+            total.add_(nn.functional.cross_entropy(logits, labels.narrow(0, start, end - start), reduction: nn.Reduction.Sum), Scalars.One);
         }
         return total.MoveToOuterDisposeScope();
     }
@@ -73,7 +73,7 @@ public sealed class ChunkedCrossEntropy : autograd.SingleTensorFunction<ChunkedC
                 grads = autograd.grad([loss], wrt, [gradOutput]);
             }
             if (hiddenGrad) hiddenGrads.Add(grads[0]);
-            if (headTrains) headGrad = headGrad is null ? grads[^1] : headGrad.add_(grads[^1]);
+            if (headTrains) headGrad = headGrad is null ? grads[^1] : headGrad.add_(grads[^1], Scalars.One);
         }
         var result = new List<Tensor>
         {
