@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using SmVL.Models;
 using SmVL.Stitching;
+using TorchSharp;
 using SmVL.Training;
 using static TorchSharp.torch;
 
@@ -17,7 +18,7 @@ public static class Bench
     public static BenchReport Run(BenchSettings s)
     {
         var clock = Stopwatch.StartNew();
-        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count + (s.PeerTypes.Count > 0 ? 1 : 0), done = 0;
+        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count + (s.PeerTypes.Count > 0 ? 1 : 0) + (s.Bf16 ? 1 : 0), done = 0;
         var bar = new ProgressBar("bench", phases);
         var peaks = new Dictionary<string, long?>();
         void Done(string phase, long? peak) { peaks[phase] = peak; bar.Report(++done, phase); }
@@ -60,10 +61,21 @@ public static class Bench
         var (peers, peerError) = Peer(s, model, decode);
         if (s.PeerTypes.Count > 0) Done("llama.cpp", null);
 
+        // Last: the cast rounds the frozen weights for anything measured after it.
+        TrainStepResult? bf16 = null;
+        string? bf16Evidence = null;
+        if (s.Bf16 && train.LastOrDefault(t => t.Lean) is { } leanStep && FrozenPrecision.Bf16IsFaster(CPU, out bf16Evidence))
+        {
+            FrozenPrecision.Cast(model, ScalarType.BFloat16);
+            try { bf16 = TrainStepBench.Run(model, leanStep.Seq, leanStep.Tiles, s.LossChunk, warmup: 1, leanStep.StepSeconds.Length, ceilings.MatmulBf16Gflops, runDir); }
+            finally { if (Directory.Exists(runDir)) Directory.Delete(runDir, true); }
+        }
+        if (s.Bf16) Done("train_bf16", bf16?.PeakRssBytes);
+
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
         {
-            Peers = peers, PeerError = peerError,
+            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence,
         };
     }
 

@@ -26,6 +26,10 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     public IReadOnlyList<PeerResult> Peers { get; init; } = [];
     /// <summary>Why the llama.cpp peer did not run, when it did not.</summary>
     public string? PeerError { get; init; }
+    /// <summary>The headline lean step with bf16 frozen modules (MFU against the bf16 peak), when bf16 was measured faster here.</summary>
+    public TrainStepResult? Bf16Train { get; init; }
+    /// <summary>What the bf16 probe measured (why bf16 was or was not used).</summary>
+    public string? Bf16Evidence { get; init; }
 
     public JsonObject ToJson()
     {
@@ -56,6 +60,14 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                     }
                     : null,
                 ["shapes"] = new JsonArray(Train.Select(TrainJson).ToArray<JsonNode?>()),
+                ["bf16"] = Bf16Train is { } b
+                    ? new JsonObject
+                    {
+                        ["step_s"] = b.BestSeconds, ["speedup_vs_fp32"] = t.BestSeconds / b.BestSeconds, ["mfu_of_bf16_peak"] = b.Mfu,
+                        ["peak_rss_gb"] = b.PeakRssBytes / 1e9, ["loss"] = b.Loss, ["loss_difference"] = Math.Abs(b.Loss - t.Loss),
+                        ["probe"] = Bf16Evidence,
+                    }
+                    : Bf16Evidence is null ? null : new JsonObject { ["probe"] = Bf16Evidence, ["used"] = false },
                 ["breakdown"] = Breakdown() is { } parts
                     ? new JsonObject(parts.Select(p => KeyValuePair.Create(p.Part, (JsonNode?)new JsonObject { ["s"] = p.Seconds, ["gflops"] = p.Gflops })))
                     : null,
@@ -158,6 +170,11 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         if (PlainTwin is { } twin)
             Line($"{"",-12}lean (checkpointed, head in chunks) at seq {twin.Seq}: {HeadlineTrain.BestSeconds / twin.BestSeconds:F2}× the plain step time, peak RSS {Gb(HeadlineTrain.PeakRssBytes)} vs {Gb(twin.PeakRssBytes)}, " +
                  $"loss difference {Math.Abs(HeadlineTrain.Loss - twin.Loss):G3}");
+        if (Bf16Train is { } b16)
+            Line($"{"",-12}bf16 frozen modules at seq {b16.Seq}: {b16.BestSeconds:F2} s/step, {HeadlineTrain.BestSeconds / b16.BestSeconds:F2}× the fp32 lean step, " +
+                 $"MFU {b16.Mfu:P0} of the bf16 peak, loss difference {Math.Abs(b16.Loss - HeadlineTrain.Loss):G3} ({Bf16Evidence})");
+        else if (Bf16Evidence is not null)
+            Line($"{"",-12}bf16 not used: {Bf16Evidence}");
         if (Breakdown() is { } parts)
             Line($"{"",-12}seq {HeadlineTrain.Seq} plain breakdown: " + string.Join(", ", parts.Select(p => $"{p.Part} {p.Seconds:F1} s at {p.Gflops:F0} GFLOP/s")) +
                  $"; kernel time {(PlainTwin ?? HeadlineTrain).KernelTimeFraction:P0} of CPU");

@@ -27,6 +27,11 @@ public sealed record BenchSettings
     public int VisionRepeats { get; init; } = 2;
     public IReadOnlyList<long> DecodeContexts { get; init; } = [128, 512, 2048];
     public int DecodeTokens { get; init; } = 16;
+    /// <summary>
+    /// Also time the headline lean step with the frozen modules in bf16, when this machine's probe
+    /// says bf16 is faster (<see cref="Stitching.FrozenPrecision"/>); measured last, as it rounds the weights.
+    /// </summary>
+    public bool Bf16 { get; init; } = true;
     /// <summary>GGUF types llama.cpp decodes the same model from, at the headline context (<see cref="LlamaCppPeer"/>); empty: no peer.</summary>
     public IReadOnlyList<string> PeerTypes { get; init; } = ["f32", "f16", "q8_0"];
     public int RecomputeRepeats { get; init; } = 1;

@@ -62,6 +62,7 @@ public sealed record Experiment
         Directory.GetFiles(dir, "*.json").OrderBy(p => p, StringComparer.Ordinal).Select(p => (p, Load(p))).ToList();
 
     [JsonIgnore] public FreezePolicy Policy => Freezing.Parse(Freeze.Policy);
+    [JsonIgnore] public FrozenDtype FrozenDtype => Freeze.Dtype is { } d ? FrozenPrecision.Parse(d) : FrozenDtype.Float32;
     /// <summary>The label policy as the processor takes it.</summary>
     [JsonIgnore] public Processing.LabelPolicy Labels => LabelPolicy == "assistant-only" ? Processing.LabelPolicy.AssistantOnly : Processing.LabelPolicy.FullText;
     [JsonIgnore] public ConnectorInitKind ConnectorInit => Stitching.ConnectorInit.Parse(Stitch.ConnectorInit);
@@ -95,6 +96,17 @@ public sealed record Experiment
         if (policy is null) yield return bad!;
         if (policy == FreezePolicy.Lora && Freeze.Lora is null) yield return "freeze.policy is lora but freeze.lora is missing";
         if (policy is { } p && p != FreezePolicy.Lora && Freeze.Lora is not null) yield return $"freeze.lora is given but freeze.policy is {Freeze.Policy}";
+        if (Freeze.Dtype is { } dtype)
+        {
+            string? dtypeProblem = null;
+            try
+            {
+                if (FrozenPrecision.Parse(dtype) == FrozenDtype.BFloat16 && policy is { } q && q != FreezePolicy.ConnectorOnly)
+                    dtypeProblem = $"freeze.dtype bfloat16 needs freeze.policy connector (got {Freeze.Policy})";
+            }
+            catch (ArgumentException e) { dtypeProblem = "freeze.dtype: " + e.Message; }
+            if (dtypeProblem is not null) yield return dtypeProblem;
+        }
         if (Freeze.Lora is { } l)
         {
             string? loraProblem = null;
@@ -158,6 +170,8 @@ public sealed record FreezeSpec
     /// <summary>"connector", "connector+head", "lora" or "full" (see <see cref="FreezePolicy"/>).</summary>
     [JsonPropertyName("policy")] public string Policy { get; init; } = "connector";
     [JsonPropertyName("lora")] public LoraSpec? Lora { get; init; }
+    /// <summary>"float32" (default), "bfloat16" or "auto" for the frozen modules (<see cref="FrozenPrecision"/>; connector-only).</summary>
+    [JsonPropertyName("dtype"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Dtype { get; init; }
 }
 
 public sealed record LoraSpec

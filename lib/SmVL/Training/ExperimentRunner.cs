@@ -66,8 +66,6 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         var processor = parents.Processor;
         var (train, eval) = Data(processor, device);
 
-        // Frozen modules stay float32: on a CPU without bf16 matrix units a bf16 forward of the
-        // frozen LM is far slower than fp32 (docs/tinyworld.md).
         manual_seed(experiment.Stitch.Seed);
         // The embedding-norm init looks at the vision features of the first training batch.
         using (var first = experiment.ConnectorInit == ConnectorInitKind.MatchEmbeddingNorm ? train.Get(0) : null)
@@ -76,6 +74,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         if (device.type != DeviceType.CPU) Model.to(device);
         if (experiment.ToLoraOptions() is { } lora) Lora.Apply(Model, lora);
         Freezing.Apply(Model, experiment.Policy);
+        FrozenPrecision.Apply(Model, experiment.Policy, experiment.FrozenDtype, device, _o.Log);
         _o.Log($"{Name}: {(Stitcher.WiringIsIntact(Model, processor.ImageTokenId) ? "wiring intact" : $"BROKEN wiring (merger looks for {Model.model.MergerImageTokenId}, the processor writes {processor.ImageTokenId})")}, " +
                $"connector init {ConnectorInit.Name(experiment.ConnectorInit)}, freeze {Freezing.Name(experiment.Policy)}");
         _o.Log(Freezing.Summary(Model));
