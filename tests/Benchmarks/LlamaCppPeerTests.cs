@@ -23,7 +23,7 @@ public class LlamaCppPeerTests(ITestOutputHelper log)
             new TextSide(151655, [151645], 151643));
         using var model = new SmolVLMForConditionalGeneration(config);
         WeightInit.HfNormal(model, seed: 3);
-        var smvl = DecodeBench.Run(model, context: 40, tokens: 6, recomputeRepeats: 1, copyGbps: 10);
+        var smvl = DecodeBench.Run(model, context: 40, tokens: 6, recomputeRepeats: 1, readGbps: 10);
         var dir = Fixtures.TempDir();
         var peers = LlamaCppPeer.Run(model, smvl, ["f32", "f16", "q8_0"], threads: 2, dir);
 

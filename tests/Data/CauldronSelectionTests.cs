@@ -48,6 +48,18 @@ public class CauldronSelectionTests
     }
 
     [Fact]
+    public void TheTrainingSequenceGoesOnFromAnyOfItsTokens()
+    {
+        using var dir = ThreeSubsets();
+        var sel = Recipe(11).Select(new CauldronReader(dir.Path));
+        var all = sel.TrainSequence.From(null).ToList();
+        Assert.Equal(sel.Train().Select(s => s.Id), all.Select(x => x.Sample.Id));
+        for (int k = 0; k < all.Count; k++)
+            Assert.Equal(all.Skip(k + 1).Select(x => x.Sample.Id), sel.TrainSequence.From(all[k].Token).Select(x => x.Sample.Id));
+        Assert.Throws<InvalidDataException>(() => sel.TrainSequence.From("0:0").ToList());          // an eval row is no training position
+    }
+
+    [Fact]
     public void WholeSelectionIsAPermutationOfAllRows()
     {
         using var dir = ThreeSubsets();

@@ -52,6 +52,9 @@ public class ExperimentRunnerTests(ITestOutputHelper log)
         Assert.False(first.Finished);
         Assert.Null(first.ModelDir);
         Assert.Equal(new[] { "step_000002" }, TrainState.Completed(splitDir).Select(Path.GetFileName));   // ...but a capped run saves where it stops
+        // ...with where its data stands, so the resume seeks there instead of reading the first samples again.
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(TrainState.Completed(splitDir).Single(), "state.json")))!;
+        Assert.Equal($"{2 * e.Train.GradAccum * e.Train.MicroBatch}|{2 * e.Train.GradAccum * e.Train.MicroBatch - 1}", state["data_position"]!.GetValue<string>());
         using var resumed = Runner(e, splitDir, data, resume: true);
         var b = resumed.Run();
         Assert.True(b.Finished);

@@ -44,7 +44,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["ceilings"] = new JsonObject
             {
                 ["matmul_fp32_gflops"] = c.MatmulFp32Gflops, ["matmul_bf16_gflops"] = c.MatmulBf16Gflops,
-                ["copy_gbps"] = c.CopyGbps, ["copy_convention"] = "(bytes read + bytes written) / s",
+                ["copy_gbps"] = c.CopyGbps, ["copy_convention"] = "(bytes read + bytes written) / s", ["read_gbps"] = c.ReadGbps,
+                ["measured"] = "best of the bench's start and end",
                 ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["matmul_bf16_size"] = c.MatmulBf16Size, ["copy_bytes"] = c.CopyBytes, ["best_of"] = c.Repeats,
             },
             ["model"] = new JsonObject { ["params"] = Params, ["weight_bytes"] = WeightBytes, ["dtype"] = "float32" },
@@ -161,7 +162,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     {
         var c = Ceilings; var sb = new StringBuilder();
         void Line(string s) => sb.AppendLine(s);
-        Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   threads {c.Threads}");
+        Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   read {c.ReadGbps,6:F1} GB/s   threads {c.Threads}");
         Line($"model      {Params / 1e6:F1}M params, {WeightBytes / 1e9:F2} GB fp32");
         Line("");
         Line($"{"train step",-12}{"seq",6}{"tiles",6}{"lean",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");

@@ -6,12 +6,14 @@ namespace SmVL.Benchmarks;
 /// <summary>
 /// What this machine can do at best, measured in the same process as the workload so MFU and the
 /// bandwidth bound are relative to the same threads and the same libtorch: square matmul GFLOP/s
-/// in fp32 and bf16, and memory copy bandwidth. Best of N, because the machine is shared and the
-/// best run is the one least disturbed by other processes. bf16 is measured at most 512 wide: a
+/// in fp32 and bf16, memory copy bandwidth, and read bandwidth (a sum over a buffer: what decoding
+/// does to its weights). Best of N, because the machine is shared and the best run is the one
+/// least disturbed by other processes; the bench measures twice (start and end) and keeps the best. bf16 is measured at most 512 wide: a
 /// CPU without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
 /// </summary>
 /// <param name="CopyGbps">STREAM "copy" convention: (bytes read + bytes written) per second</param>
-public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, double CopyGbps, int Threads,
+/// <param name="ReadGbps">bytes read per second by a reduction over the buffer</param>
+public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, double CopyGbps, double ReadGbps, int Threads,
                              int MatmulSize, int MatmulBf16Size, long CopyBytes, int Repeats)
 {
     public static Ceilings Measure(int matmulSize, long copyBytes, int repeats)
@@ -21,7 +23,24 @@ public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, 
         int bf16Size = Math.Min(matmulSize, 512);
         double bf16 = MatmulGflops(bf16Size, ScalarType.BFloat16, repeats);
         double copy = MeasureCopyGbps(copyBytes, repeats);
-        return new Ceilings(fp32, bf16, copy, get_num_threads(), matmulSize, bf16Size, copyBytes, repeats);
+        double read = MeasureReadGbps(copyBytes, repeats);
+        return new Ceilings(fp32, bf16, copy, read, get_num_threads(), matmulSize, bf16Size, copyBytes, repeats);
+    }
+
+    /// <summary>The best of two measurements, field by field.</summary>
+    public Ceilings Max(Ceilings other) => this with
+    {
+        MatmulFp32Gflops = Math.Max(MatmulFp32Gflops, other.MatmulFp32Gflops), MatmulBf16Gflops = Math.Max(MatmulBf16Gflops, other.MatmulBf16Gflops),
+        CopyGbps = Math.Max(CopyGbps, other.CopyGbps), ReadGbps = Math.Max(ReadGbps, other.ReadGbps),
+    };
+
+    /// <summary>A sum over a float32 buffer of <paramref name="bytes"/>: bytes read once.</summary>
+    public static double MeasureReadGbps(long bytes, int repeats)
+    {
+        using var scope = NewDisposeScope();
+        var src = rand(bytes / 4);
+        double best = BestSeconds(() => src.sum().Dispose(), repeats);
+        return bytes / best / 1e9;
     }
 
     /// <summary>2n³ FLOPs per n×n product, best of <paramref name="repeats"/> after one warm-up.</summary>

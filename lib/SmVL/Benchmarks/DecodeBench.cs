@@ -11,7 +11,7 @@ namespace SmVL.Benchmarks;
 /// <param name="RecomputeTokensPerSecond">one token by a full forward over the whole context, no cache</param>
 /// <param name="WeightBytesPerToken">weights one decode step must read (decoder layers + the head; the embedding gather reads one row)</param>
 /// <param name="KvBytesPerToken">the cache one decode step must read at this context</param>
-/// <param name="BoundTokensPerSecond">copy bandwidth / (weight + cache bytes): no decoder can read its inputs faster</param>
+/// <param name="BoundTokensPerSecond">read bandwidth / (weight + cache bytes): no decoder can read its inputs faster</param>
 /// <param name="Prompt">the context's ids (random text ids)</param>
 /// <param name="Generated">the greedy tokens, the first from the prefill</param>
 public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSecond, double RecomputeTokensPerSecond,
@@ -28,7 +28,7 @@ public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSe
 /// </summary>
 public static class DecodeBench
 {
-    public static DecodeResult Run(SmolVLMForConditionalGeneration model, long context, int tokens, int recomputeRepeats, double copyGbps)
+    public static DecodeResult Run(SmolVLMForConditionalGeneration model, long context, int tokens, int recomputeRepeats, double readGbps)
     {
         MemoryProbe.ResetPeak();
         var config = model.Config;
@@ -60,7 +60,7 @@ public static class DecodeBench
         long weights = WeightBytesPerToken(t, sizeof(float));
         long kv = KvCacheBytes(t, context, sizeof(float));
         return new DecodeResult(context, tokens, tokens / decode, 1.0 / recompute, context / prefill,
-                                weights, kv, copyGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes, prompt, generated);
+                                weights, kv, readGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes, prompt, generated);
     }
 
     /// <summary>Decoder-layer weights (projections and norms), the final norm and the LM head (tied or not, read once).</summary>

@@ -55,13 +55,30 @@ public sealed class CauldronSelection
 
     /// <summary>Training samples in order: the good rows after the eval ones, up to
     /// <see cref="CauldronRecipe.TrainCount"/> (fewer if the data runs out). Lazy; one row group cached.</summary>
-    public IEnumerable<VqaSample> Train()
+    public IEnumerable<VqaSample> Train() => TrainSequence.From(null).Select(x => x.Sample);
+
+    /// <summary>
+    /// <see cref="Train"/> as a resumable sequence. A token is "permutation index:samples so far", so
+    /// reading on from it touches only the rows after it.
+    /// </summary>
+    public ISampleSequence TrainSequence => new TrainRows(this);
+
+    private sealed class TrainRows(CauldronSelection selection) : ISampleSequence
     {
-        Eval();
-        int want = Recipe.TrainCount ?? int.MaxValue;
-        int n = 0;
-        for (int i = _evalEnd; i < _order.Length && n < want; i++)
-            if (Read(_order[i]) is { } s) { n++; yield return s; }
+        public IEnumerable<(VqaSample Sample, string Token)> From(string? after)
+        {
+            selection.Eval();
+            int want = selection.Recipe.TrainCount ?? int.MaxValue, start = selection._evalEnd, n = 0;
+            if (after is not null)
+            {
+                var parts = after.Split(':');
+                if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out n) || i < selection._evalEnd || i >= selection._order.Length)
+                    throw new InvalidDataException($"'{after}' is not a training position of this selection (rows {selection._evalEnd}..{selection._order.Length - 1})");
+                start = i + 1;
+            }
+            for (int i = start; i < selection._order.Length && n < want; i++)
+                if (selection.Read(selection._order[i]) is { } s) { n++; yield return (s, $"{i}:{n}"); }
+        }
     }
 
     private (List<VqaSample> Samples, int End) Walk(int start, int count)

@@ -29,9 +29,17 @@ public sealed record Batch(Tensor InputIds, Tensor AttentionMask, Tensor Labels,
 
 /// <summary>
 /// Deterministic batches by index: micro-batch i of a run is always the same, so a resumed run
-/// sees exactly the data an uninterrupted one would (the data position is just the step).
+/// sees exactly the data an uninterrupted one would (the data position is just the step). A
+/// source that reads a sequence can also say where micro-batch i starts, so a checkpoint records
+/// it and a resume seeks there instead of reading everything before it.
 /// </summary>
 public interface IBatchSource
 {
     Batch Get(long microBatchIndex);
+
+    /// <summary>Where micro-batch <paramref name="microBatchIndex"/> starts, when known cheaply (null: a resume replays from the start).</summary>
+    string? PositionOf(long microBatchIndex) => null;
+
+    /// <summary>Continue at micro-batch <paramref name="microBatchIndex"/> from what <see cref="PositionOf"/> said.</summary>
+    void Seek(long microBatchIndex, string position) { }
 }

@@ -144,7 +144,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         var d = experiment.Data;
         var policy = experiment.Labels;
         IReadOnlyList<VqaSample> evalSamples;
-        Func<IEnumerable<VqaSample>> trainSamples;
+        ISampleSequence trainSamples;
         if (d.Recipe == "tinyworld")
         {
             string dir = Tiny("data recipe \"tinyworld\"").Data(_o.DataDir is { } given ? d with { Root = Path.GetFullPath(given) } : d);
@@ -152,7 +152,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
             var rows = new CauldronReader(dir, "train").ReadSubset("tinyworld_zh").ToList();
             var train = TrainingOrder.Permutation(rows.Count, d.Seed).Select(i => rows[i]).ToList();
             evalSamples = new CauldronReader(dir, "eval").ReadSubset("tinyworld_zh").ToList();
-            trainSamples = () => train;
+            trainSamples = new SampleList(train);
             _o.Log($"{Name}: tiny world from {dir}: {train.Count} train / {evalSamples.Count} eval questions");
         }
         else
@@ -163,12 +163,12 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
             if (selection.TotalRows == 0)
                 throw new InvalidDataException($"{Name}: no rows for subsets {string.Join(", ", selection.Recipe.Subsets)} under {root}\n{selection.BadRows}");
             evalSamples = selection.Eval();
-            trainSamples = selection.Train;
+            trainSamples = selection.TrainSequence;
             _o.Log($"{Name}: {selection.TotalRows} rows in {selection.Shards.Count} row groups under {root}; {evalSamples.Count} eval, then up to {selection.Recipe.TrainCount?.ToString() ?? "all"} training samples");
         }
         var trainBatches = new VqaBatches(processor, trainSamples, experiment.Train.MicroBatch, policy, experiment.MaxLength, device);
         var evalBatches = experiment.Train.EvalEvery > 0 && evalSamples.Count > 0
-            ? new VqaBatches(processor, () => evalSamples, experiment.Train.MicroBatch, policy, experiment.MaxLength, device, wrap: false)
+            ? new VqaBatches(processor, new SampleList(evalSamples), experiment.Train.MicroBatch, policy, experiment.MaxLength, device, wrap: false)
             : null;
         return (trainBatches, evalBatches);
     }

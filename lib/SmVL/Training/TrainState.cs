@@ -9,7 +9,7 @@ namespace SmVL.Training;
 /// <summary>
 /// Checkpoints of a run: `checkpoints/step_000050/` with the trainable parameters
 /// (`trainable.safetensors`), the optimizer state (`optimizer.safetensors`) and `state.json` (step, wall
-/// time). Written to a temp directory and renamed into place, so an interruption never leaves a
+/// time, and where the next micro-batch starts in the data when the source can say). Written to a temp directory and renamed into place, so an interruption never leaves a
 /// half-written checkpoint; the last K are kept. No random numbers are drawn during training
 /// (no dropout; data is indexed by step), so the step is the whole data/RNG position. LoRA dropout
 /// &gt; 0 draws random numbers whose generator state is not checkpointed: such a resume is not bitwise.
@@ -19,14 +19,14 @@ public static class TrainState
     public static string Dir(string runDir) => Path.Combine(runDir, "checkpoints");
 
     public static void Save(string runDir, long step, IReadOnlyList<(string name, Parameter p)> trainable,
-                            AdamW optimizer, int keepLast, double elapsedSeconds)
+                            AdamW optimizer, int keepLast, double elapsedSeconds, string? dataPosition = null)
     {
         string root = Dir(runDir), final = Path.Combine(root, $"step_{step:D6}"), tmp = final + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);
         Safetensors.Save(Path.Combine(tmp, "trainable.safetensors"), trainable.Select(t => new KeyValuePair<string, Tensor>(t.name, t.p)));
         optimizer.Save(Path.Combine(tmp, "optimizer.safetensors"));
-        File.WriteAllText(Path.Combine(tmp, "state.json"), new JsonObject { ["step"] = step, ["elapsed_s"] = elapsedSeconds }.ToJsonString());
+        File.WriteAllText(Path.Combine(tmp, "state.json"), new JsonObject { ["step"] = step, ["elapsed_s"] = elapsedSeconds, ["data_position"] = dataPosition }.ToJsonString());
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
         foreach (var old in Completed(runDir).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
@@ -40,15 +40,17 @@ public static class TrainState
 
     /// <summary>
     /// Restore the newest checkpoint that reads back whole into the trainables + optimizer; returns
-    /// its step (0 if none). A damaged one (truncated, corrupt, a tensor missing) is reported through
+    /// its step (0 if none) and the data position it recorded (null if none). A damaged one (truncated, corrupt, a tensor missing) is reported through
     /// <paramref name="log"/> and the one before it is tried: each attempt overwrites every trainable
     /// and all optimizer state, so nothing of a failed attempt survives.
     /// </summary>
-    public static long TryResume(string runDir, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable, Action<string> log)
+    public static long TryResume(string runDir, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable, Action<string> log,
+                                 out string? dataPosition)
     {
+        dataPosition = null;
         foreach (var dir in Completed(runDir).Reverse())
         {
-            try { return Restore(dir, optimizer, trainable); }
+            try { return Restore(dir, optimizer, trainable, out dataPosition); }
             catch (Exception e) when (e is CheckpointException or IOException or JsonException or InvalidDataException or KeyNotFoundException or InvalidOperationException)
             {
                 log($"checkpoint {dir} is damaged ({e.Message}); trying the one before it");
@@ -58,9 +60,11 @@ public static class TrainState
         return 0;
     }
 
-    private static long Restore(string latest, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable)
+    private static long Restore(string latest, AdamW optimizer, IReadOnlyList<(string name, Parameter p)> trainable, out string? dataPosition)
     {
-        long step = JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!["step"]!.GetValue<long>();
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(latest, "state.json")))!;
+        long step = state["step"]!.GetValue<long>();
+        dataPosition = state["data_position"]?.GetValue<string>();
         var saved = Safetensors.Load(Path.Combine(latest, "trainable.safetensors"));
         using (no_grad())
             foreach (var (name, p) in trainable)

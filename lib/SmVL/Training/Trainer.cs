@@ -74,7 +74,11 @@ public sealed class Trainer
     public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
                     Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default)
     {
-        if (resume) Step = TrainState.TryResume(_runDir, _optimizer, _trainable, Log);
+        if (resume)
+        {
+            Step = TrainState.TryResume(_runDir, _optimizer, _trainable, Log, out var position);
+            if (Step > 0 && position is not null) train.Seek(Step * _o.GradAccum, position);
+        }
         else
         {
             Step = 0;
@@ -96,7 +100,7 @@ public sealed class Trainer
                 string? checkpoint = null;
                 if (_o.SaveEvery > 0 && Step > 0)
                 {
-                    if (saved != Step) TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, last!["elapsed_s"]);
+                    if (saved != Step) TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, last!["elapsed_s"], train.PositionOf(Step * _o.GradAccum));
                     checkpoint = TrainState.Completed(_runDir).Last();
                 }
                 throw new TrainingInterruptedException(Step, checkpoint);
@@ -123,7 +127,7 @@ public sealed class Trainer
             last = row;
             if (_o.SaveEvery > 0 && (Step % _o.SaveEvery == 0 || Step == stop))
             {
-                TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, row["elapsed_s"]);
+                TrainState.Save(_runDir, Step, _trainable, _optimizer, _o.KeepLast, row["elapsed_s"], train.PositionOf(Step * _o.GradAccum));
                 saved = Step;
             }
         }
