@@ -41,9 +41,9 @@ public sealed class Qwen3Attention : nn.Module
     {
         using var scope = NewDisposeScope();
         long B = x.shape[0], T = x.shape[1];
-        var q = q_proj.forward(x).view(B, T, _heads, _headDim);
-        var k = k_proj.forward(x).view(B, T, _kvHeads, _headDim);
-        var v = v_proj.forward(x).view(B, T, _kvHeads, _headDim).transpose(1, 2);
+        var q = RowParallelLinear.Forward(q_proj, x).view(B, T, _heads, _headDim);
+        var k = RowParallelLinear.Forward(k_proj, x).view(B, T, _kvHeads, _headDim);
+        var v = RowParallelLinear.Forward(v_proj, x).view(B, T, _kvHeads, _headDim).transpose(1, 2);
         if (q_norm is not null) { q = q_norm.forward(q); k = k_norm!.forward(k); }
         q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);            // (B, H, T, D)
         k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);            // (B, Hkv, T, D)
@@ -73,6 +73,6 @@ public sealed class Qwen3Attention : nn.Module
                 : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         }
         var merged = attn.transpose(1, 2).reshape(B, T, _heads * _headDim);
-        return o_proj.forward(merged).MoveToOuterDisposeScope();
+        return RowParallelLinear.Forward(o_proj, merged).MoveToOuterDisposeScope();
     }
 }

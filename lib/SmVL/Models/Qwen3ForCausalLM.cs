@@ -26,7 +26,7 @@ public sealed class Qwen3ForCausalLM : nn.Module, ICausalLM
 
     public Tensor Embed(Tensor inputIds) => model.embed_tokens.forward(inputIds);
 
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, HeadWeight);
+    public Tensor Logits(Tensor hidden) => RowParallelLinear.Linear(hidden, HeadWeight);
 
     public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask)
     {

@@ -22,6 +22,7 @@ public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+        var hidden = nn.functional.silu(RowParallelLinear.Forward(gate_proj, x)) * RowParallelLinear.Forward(up_proj, x);
+        return RowParallelLinear.Forward(down_proj, hidden).MoveToOuterDisposeScope();
     }
 }

@@ -43,7 +43,7 @@ public sealed class SmolVLMForConditionalGeneration : nn.Module, ICausalLM
         model.Config = Config with { TieWordEmbeddings = false, TextConfig = Config.TextConfig with { TieWordEmbeddings = false } };
     }
 
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, HeadWeight);
+    public Tensor Logits(Tensor hidden) => RowParallelLinear.Linear(hidden, HeadWeight);
 
     /// <summary>Final hidden states (B, T, hidden); pixel values (B, N, 3, H, W) or null.</summary>
     public Tensor Hidden(Tensor inputIds, Tensor? pixelValues = null, Tensor? attentionMask = null,
