@@ -58,7 +58,14 @@ public static class Bench
             Done($"decode_ctx_{context}", r.PeakRssBytes);
         }
 
-        var (peers, peerError) = Peer(s, model, decode);
+        // The headline context again with libtorch's own one-row products: what the row split buys.
+        var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
+        RowParallelLinear.Enabled = false;
+        DecodeResult unsplit;
+        try { unsplit = DecodeBench.Run(model, headline.Context, s.DecodeTokens, s.RecomputeRepeats, ceilings.ReadGbps); }
+        finally { RowParallelLinear.Enabled = true; }
+
+        var (peers, peerError) = Peer(s, model, headline);
         if (s.PeerTypes.Count > 0) Done("llama.cpp", null);
 
         // Last: the cast rounds the frozen weights for anything measured after it.
@@ -83,7 +90,7 @@ public static class Bench
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
         {
-            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence,
+            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit,
         };
     }
 
@@ -91,10 +98,9 @@ public static class Bench
     /// llama.cpp on the same model at the headline context. A peer that cannot run (no tokenizer
     /// set up, llama.cpp refusing the file) is reported, not fatal: the rest of the bench stands.
     /// </summary>
-    private static (IReadOnlyList<PeerResult> Peers, string? Error) Peer(BenchSettings s, SmolVLMForConditionalGeneration model, List<DecodeResult> decode)
+    private static (IReadOnlyList<PeerResult> Peers, string? Error) Peer(BenchSettings s, SmolVLMForConditionalGeneration model, DecodeResult headline)
     {
         if (s.PeerTypes.Count == 0) return ([], null);
-        var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
         var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-gguf-" + Guid.NewGuid().ToString("N")[..8]);
         try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, TorchSharp.torch.get_num_threads(), workDir), null); }
         catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or UnauthorizedAccessException or LLama.Exceptions.RuntimeError)

@@ -28,6 +28,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     public string? PeerError { get; init; }
     /// <summary>The headline lean step with bf16 frozen modules (MFU against the bf16 peak), when bf16 was measured faster here.</summary>
     public TrainStepResult? Bf16Train { get; init; }
+    /// <summary>The headline decode with every one-row linear left to libtorch (one thread), for the row split's speed-up.</summary>
+    public DecodeResult? UnsplitDecode { get; init; }
     /// <summary>What the bf16 probe measured (why bf16 was or was not used).</summary>
     public string? Bf16Evidence { get; init; }
 
@@ -81,6 +83,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["decode"] = new JsonObject
             {
                 ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["context"] = d.Context,
+                ["row_split_speedup"] = UnsplitDecode is { } u ? d.KvTokensPerSecond / u.KvTokensPerSecond : null,
+                ["unsplit_tokens_per_s"] = UnsplitDecode?.KvTokensPerSecond,
+                ["row_split_same_tokens"] = UnsplitDecode is { } v ? v.Generated.SequenceEqual(d.Generated) : null,
                 ["vs_llamacpp"] = Peers.Count > 0 ? new JsonObject(Peers.Select(p => KeyValuePair.Create(p.Type, (JsonNode?)p.SmvlRatio))) : null,
                 ["llamacpp"] = Peers.Count > 0 ? new JsonArray(Peers.Select(p => (JsonNode?)new JsonObject
                 {
@@ -184,6 +189,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"bound tok/s",13}{"of bound",10}");
         foreach (var d in Decode)
             Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
+        if (UnsplitDecode is { } un)
+            Line($"{"",-12}ctx {un.Context}: one-row linears split across threads {HeadlineDecode.KvTokensPerSecond / un.KvTokensPerSecond:F2}× libtorch's one-thread product " +
+                 $"({un.KvTokensPerSecond:F2} tok/s), same tokens: {(un.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");
         foreach (var p in Peers)
             Line($"{"llama.cpp",-12}{p.Type,-6} {p.Context,6} ctx {p.TokensPerSecond,8:F2} tok/s (SmVL {p.SmvlRatio:F2}×), prefill {p.PrefillTokensPerSecond:F1} tok/s, " +
                  $"{p.FileBytes / 1e9:F2} GB, first {p.TokensEqual} of {p.Tokens + 1} tokens as SmVL's");
