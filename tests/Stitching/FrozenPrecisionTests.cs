@@ -38,6 +38,22 @@ public class FrozenPrecisionTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void ABf16TrainedFolderReloadsAsFloat32WithTheSameWeights()
+    {
+        var model = StitchKit.Stitched();
+        FrozenPrecision.Apply(model, FreezePolicy.ConnectorOnly, FrozenDtype.BFloat16, CPU);
+        var dir = Fixtures.TempDir();
+        Stitcher.Save(model, dir);
+        using var back = SmVL.Models.Pretrained.LoadSmolVLM(dir);
+        var saved = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, p) in back.named_parameters())
+        {
+            Assert.Equal(ScalarType.Float32, p.dtype);
+            Assert.Equal(0.0, Fixtures.MaxAbsDiff(saved[name].to(ScalarType.Float32), p));   // bf16 values are exact in float32
+        }
+    }
+
+    [Fact]
     public void Bf16IsRefusedWherePartsOfTheCastModulesTrain()
     {
         var model = StitchKit.Stitched(policy: FreezePolicy.Full);

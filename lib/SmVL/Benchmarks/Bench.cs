@@ -102,7 +102,7 @@ public static class Bench
     {
         if (s.PeerTypes.Count == 0) return ([], null);
         var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-gguf-" + Guid.NewGuid().ToString("N")[..8]);
-        try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, TorchSharp.torch.get_num_threads(), workDir), null); }
+        try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, get_num_threads(), workDir), null); }
         catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or UnauthorizedAccessException or LLama.Exceptions.RuntimeError)
         {
             return ([], $"{e.GetType().Name}: {e.Message}");
