@@ -22,8 +22,8 @@ namespace SmVL.TinyWorld;
 /// learns to read facts from its context (what the connector will later feed it); the descriptions
 /// are sketches laid out like an image prompt (<see cref="SketchSample"/>); and a
 /// "SmolVLM2" parent whose vision tower has learned to see shapes, colours and where they are.
-/// The vision tower learns from a dense auxiliary task (docs/tinyworld.md: end-to-end VQA loss alone
-/// did not teach it): for every image-token cell (its pixel-shuffled patches), a linear head regresses onto the one-hot of its class, empty or one of the shape×colour classes.
+/// The vision tower learns from a dense auxiliary task (<see cref="CellTask"/>). Both parents train
+/// with the project's <see cref="Trainer"/>.
 /// </summary>
 /// <param name="cancel">checked between steps: pretraining stops there with an <see cref="OperationCanceledException"/></param>
 public sealed class TinyParents(TinySettings s, Processor processor, Action<string> log, CancellationToken cancel = default)
@@ -228,43 +228,17 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         var config = ParentConfig(s);
         using var parent = new SmolVLMForConditionalGeneration(config);
         WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
-        var vision = parent.model.vision_model;
-        // The dense task is posed on exactly what the connector will see: one pixel-shuffled cell
-        // (scale² patches) per image token. It is a regression onto the one-hot class, not a
-        // classification: the connector is linear and must *produce* a code, not just rank classes
-        // (docs/tinyworld.md has what each choice measured).
-        int scale = config.ScaleFactor;
-        using var head = nn.Linear(config.VisionConfig.HiddenSize * scale * scale, PatchClasses);
-        WeightInit.HfNormal(head, 0.02, s.Seed + 2);   // its own generator: the language parent may be training on another thread
+        using var task = new CellTask(parent.model.vision_model, config.ScaleFactor, PatchClasses, s.Seed + 2);
         var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
-        var parameters = vision.named_parameters().Select(np => ("vision." + np.name, np.parameter))
-            .Concat(head.named_parameters().Select(np => ("head." + np.name, np.parameter))).ToList();
-        using var optimizer = new AdamW(parameters, s.VisionLearningRate, weightDecay: 0.0);
-        var order = TrainingOrder.Permutation(data.Count, s.Seed);
-        var bar = new ProgressBar("vision", s.VisionSteps);
-        double first = 0, last = 0;
-        for (long step = 0; step < s.VisionSteps; step++)
+        var options = new TrainOptions
         {
-            cancel.ThrowIfCancellationRequested();
-            cores?.Step(step);
-            using var scope = NewDisposeScope();
-            optimizer.LearningRate = Schedules.Cosine(step, s.VisionSteps / 30, s.VisionSteps, s.VisionLearningRate);
-            var batch = Enumerable.Range(0, s.ParentBatch).Select(j => data[order[(int)((step * s.ParentBatch + j) % data.Count)]]).ToList();
-            var pixels = cat(batch.Select(b => tensor(b.pixels, new long[] { b.tiles, 3, config.VisionConfig.ImageSize, config.VisionConfig.ImageSize })).ToList(), 0);
-            var labels = cat(batch.Select(b => tensor(b.labels)).ToList(), 0);
-            var codes = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(pixels), scale)).reshape(-1, PatchClasses);
-            var error = codes - nn.functional.one_hot(labels, PatchClasses).to(codes.dtype);
-            var loss = error.pow(Scalars.Two).sum(-1).mean();
-            optimizer.ZeroGrad();
-            loss.backward();
-            optimizer.Step();
-            double value = loss.item<float>();
-            if (step == 0) first = value;
-            last = 0.95 * (step == 0 ? value : last) + 0.05 * value;
-            bar.Report(step + 1, $"loss {value:F4}");
-        }
-        var seeing = SeeingAccuracy(vision, head, scale, new TinyWorldGenerator(s.Seed, stream: 8).Generate(200));
-        log($"smolvlm parent: vision tower {s.VisionSteps} steps of the dense cell task, loss {first:F3} → {last:F3}, {clock.Elapsed.TotalSeconds:F0}s; " +
+            Steps = s.VisionSteps, GradAccum = 1, LearningRate = s.VisionLearningRate, Schedule = "cosine", WarmupSteps = s.VisionSteps / 30,
+            WeightDecay = 0.0, ClipNorm = 0, EvalEvery = 0, SaveEvery = 0, ProgressLabel = "vision",
+        };
+        var trainer = new Trainer(task, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
+        trainer.Run(task.Objective(data, s.ParentBatch, s.Seed), onStep: (step, _) => cores?.Step(step), cancel: cancel);
+        var seeing = SeeingAccuracy(task, new TinyWorldGenerator(s.Seed, stream: 8).Generate(200));
+        log($"smolvlm parent: vision tower {s.VisionSteps} steps of the dense cell task, loss {trainer.Losses.Take(5).Average():F3} → {trainer.Losses.TakeLast(20).Average():F3}, {clock.Elapsed.TotalSeconds:F0}s; " +
             "held-out cells right: " + string.Join(", ", seeing.Select(kv => $"{kv.Key} {kv.Value:P1}")));
         Stitcher.Save(parent, dir);
         File.WriteAllText(Path.Combine(dir, "seeing_accuracy.json"), JsonSerializer.Serialize(seeing, new JsonSerializerOptions { WriteIndented = true }));
@@ -274,9 +248,9 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
     /// How well the tower (with its cell head) classifies held-out cells, in the tiles and in the
     /// global crop (half the resolution): the upper bound of what a connector can pass on.
     /// </summary>
-    private Dictionary<string, double> SeeingAccuracy(VisionTransformer vision, nn.Module<Tensor, Tensor> head, int scale, IEnumerable<TinyWorldSample> heldOut)
+    private Dictionary<string, double> SeeingAccuracy(CellTask task, IEnumerable<TinyWorldSample> heldOut)
     {
-        vision.eval();
+        task.eval();
         using var _ = no_grad();
         var counts = new Dictionary<string, (long ok, long n)>();
         foreach (var t in heldOut)
@@ -284,8 +258,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             using var scope = NewDisposeScope();
             var (pixels, tiles, labels) = VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene));
             int side = processor.Images.Config.MaxImageSize, perCrop = labels.Length / tiles;
-            var predicted = head.forward(PixelShuffleConnector.PixelShuffle(vision.forward(tensor(pixels, new long[] { tiles, 3, side, side })), scale))
-                .reshape(-1, PatchClasses).argmax(-1).data<long>().ToArray();
+            var predicted = task.forward(tensor(pixels, new long[] { tiles, 3, side, side })).argmax(-1).data<long>().ToArray();
             for (int i = 0; i < labels.Length; i++)
             {
                 string key = (labels[i] == 0 ? "empty_cells" : "shape_cells") + (i / perCrop == tiles - 1 ? "_global" : "_tiles");

@@ -32,7 +32,7 @@ public sealed class TrainingInterruptedException(long step, string? checkpoint)
 public sealed class Trainer
 {
     private readonly nn.Module _model;
-    private readonly ICausalLM _lm;
+    private readonly ICausalLM? _lm;
     private readonly TrainOptions _o;
     private readonly string _runDir;
     private readonly List<(string name, Parameter p)> _trainable;
@@ -42,11 +42,12 @@ public sealed class Trainer
     public long Step { get; private set; }
     public List<double> Losses { get; } = new();
 
-    /// <param name="model">a module that is an <see cref="ICausalLM"/>: the stitched VLM, or a text LM (parent pretraining)</param>
+    /// <param name="model">the module whose trainable parameters are optimised: the stitched VLM or a text LM
+    /// (an <see cref="ICausalLM"/>, trained on batches), or any module trained on its own <see cref="IObjective"/></param>
     public Trainer(nn.Module model, TrainOptions options, string runDir)
     {
         _model = model; _o = options; _runDir = runDir;
-        _lm = model as ICausalLM ?? throw new ArgumentException($"{model.GetType().Name} is not an ICausalLM");
+        _lm = model as ICausalLM;
         _trainable = model.named_parameters().Where(np => np.parameter.requires_grad).Select(np => (np.name, np.parameter)).ToList();
         if (_trainable.Count == 0) throw new InvalidOperationException("no trainable parameters: apply a freeze policy that leaves something to train");
         _optimizer = new AdamW(_trainable, options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
@@ -72,6 +73,11 @@ public sealed class Trainer
     /// <param name="cancel">checked between steps: the run then saves the last step (when checkpoints
     /// are on) and throws <see cref="TrainingInterruptedException"/></param>
     public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
+                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default) =>
+        Run(new CausalLMObjective(Lm, train, _o.LossChunk), eval, resume, maxSteps, onStep, cancel);
+
+    /// <summary>Train on any objective (a causal LM's batches are <see cref="CausalLMObjective"/>); otherwise as above.</summary>
+    public void Run(IObjective train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
                     Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default)
     {
         if (resume)
@@ -144,7 +150,7 @@ public sealed class Trainer
     /// micro-batch in memory at a time); the accumulated gradients are then divided by the total
     /// labelled-token count, which is HF's `num_items_in_batch` normalisation: loss = Σ CE / Σ tokens.
     /// </summary>
-    private Dictionary<string, double> TrainStep(IBatchSource source)
+    private Dictionary<string, double> TrainStep(IObjective objective)
     {
         var t0 = Stopwatch.GetTimestamp();
         double lr = _lr(Step);
@@ -155,13 +161,12 @@ public sealed class Trainer
         for (int j = 0; j < _o.GradAccum; j++)
         {
             using var inner = NewDisposeScope();
-            var b = source.Get(Step * _o.GradAccum + j);
-            count += b.LabelledTokens;
-            tokens += b.AttentionMask.sum().item<long>();
-            samples += b.InputIds.shape[0];
-            var loss = CausalLMLoss.Sum(_lm, b, _o.LossChunk);
-            lossSum += loss.item<float>();
-            if (double.IsFinite(lossSum)) loss.backward();
+            var micro = objective.Loss(Step * _o.GradAccum + j);
+            count += micro.Items;
+            tokens += micro.Tokens;
+            samples += micro.Samples;
+            lossSum += micro.Sum.item<float>();
+            if (double.IsFinite(lossSum)) micro.Sum.backward();
         }
         double lossValue = lossSum / Math.Max(1, count);
         var row = new Dictionary<string, double> { ["loss"] = lossValue, ["lr"] = lr };
@@ -188,6 +193,8 @@ public sealed class Trainer
         return row;
     }
 
+    private ICausalLM Lm => _lm ?? throw new InvalidOperationException($"{_model.GetType().Name} is not an ICausalLM: train it on an IObjective");
+
     /// <summary>L2 norm of the gradients per module (vision, connector, lm, head) among trainables; 0 for a zero gradient.</summary>
     public IEnumerable<(string module, double norm)> ModuleGradNorms() =>
         _trainable.GroupBy(t => Freezing.ModuleOf(t.name))
@@ -212,7 +219,7 @@ public sealed class Trainer
         {
             using var scope = NewDisposeScope();
             using var b = eval.Get(i);
-            sum += CausalLMLoss.Sum(_lm, b, _o.LossChunk).item<float>();
+            sum += CausalLMLoss.Sum(Lm, b, _o.LossChunk).item<float>();
             count += b.LabelledTokens;
         }
         return sum / Math.Max(1, count);
