@@ -1,14 +1,17 @@
 using System.CommandLine;
 using SmVL.Data;
 using SmVL.Evaluation;
+using SmVL.Generation;
 using SmVL.Training;
 
 namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl eval --model DIR --data PATH --out DIR [--limit N] [--subset S] [--split eval] [--batch N]
-/// [--max-new-tokens N] [--no-loss]`: score a stitched model on held-out Cauldron-format parquet (a tiny run's
-/// DIR/data: subset tinyworld_zh, split eval) and write predictions.jsonl, metrics.json and report.html.
+/// [--max-new-tokens N] [--no-loss] [--gguf TEXT --mmproj FILE]`: score a stitched model on held-out Cauldron-format
+/// parquet (a tiny run's DIR/data: subset tinyworld_zh, split eval) and write predictions.jsonl, metrics.json and
+/// report.html. With --gguf, llama.cpp answers from the model's GGUF export (`export --format gguf`) instead:
+/// the same prompts, SmVL's crops through mtmd, so its predictions compare row by row with SmVL's.
 /// A model trained by `train` on a Cauldron recipe (its run folder's experiment.json) is scored on that
 /// recipe's held-out rows by default: The Cauldron has only a train split, and the recipe's first rows
 /// are the ones the run never trained on. Scoring other rows of that split needs --allow-training-rows.
@@ -16,7 +19,7 @@ namespace SmVL.Experiments.Verbs;
 public sealed class EvalVerb : IVerb
 {
     public string Name => "eval";
-    public string Summary => "--model DIR --data PATH --out DIR [--limit N] [--subset tinyworld_zh] [--split eval] [--batch N] [--max-new-tokens N] [--no-loss]: VQA accuracy, loss, BLEU/ROUGE, report";
+    public string Summary => "--model DIR --data PATH --out DIR [--limit N] [--subset tinyworld_zh] [--split eval] [--batch N] [--max-new-tokens N] [--no-loss] [--gguf TEXT --mmproj FILE]: VQA accuracy, loss, BLEU/ROUGE, report";
 
     public IReadOnlyList<Symbol> Options { get; } =
     [
@@ -29,6 +32,8 @@ public sealed class EvalVerb : IVerb
         Opt.Int("batch", "questions generated at once (default 16)", min: 1),
         Opt.Int("max-new-tokens", "answer length cap (default 40)", min: 1),
         Opt.Flag("no-loss", "skip the eval loss"),
+        Opt.Text("gguf", "answer with llama.cpp from this text-model GGUF (the model folder's export; needs --mmproj)"),
+        Opt.Text("mmproj", "the mmproj GGUF that goes with --gguf"),
         Opt.Flag("allow-training-rows", "score a Cauldron split the model trained on (default: its recipe's held-out rows only)"),
     ];
 
@@ -66,7 +71,15 @@ public sealed class EvalVerb : IVerb
             BatchSize = args.Int("batch", 16), EvalLoss = !args.Flag("no-loss"),
             Generation = loaded.Generation with { MaxNewTokens = args.Int("max-new-tokens", 40) },
         };
-        var result = VqaEvaluation.Run(loaded.Model, loaded.Processor, examples, options);
+        VqaEvalResult result;
+        if (args.Get("gguf") is { } gguf)
+        {
+            string mmproj = args.Get("mmproj") ?? throw new CliException("--gguf needs --mmproj (the images go through it)");
+            using var llama = LlamaCppGenerator.Load(gguf, mmproj, threads: Environment.ProcessorCount);
+            result = VqaEvaluation.Run(llama, loaded.Processor, examples, options);
+        }
+        else if (args.Has("mmproj")) throw new CliException("--mmproj goes with --gguf");
+        else result = VqaEvaluation.Run(loaded.Model, loaded.Processor, examples, options);
         EvalReport.Write(outDir, result, examples, modelDir, dataDir);
 
         var o = result.Accuracy.Overall;

@@ -65,9 +65,9 @@ public sealed class GenerateVerb : IVerb
             if (sample) throw new CliException("--gguf decodes greedily: drop --temperature, --top-p and --top-k");
             string mmproj = args.Get("mmproj") ?? throw new CliException("--gguf needs --mmproj (the images go through it)");
             using var llama = LlamaCppGenerator.Load(gguf, mmproj, threads: Environment.ProcessorCount);
-            // mtmd tiles the images SmVL's processor resized, so only its global (whole-image) thumbnail is its own resample.
-            var resized = images.Select(loaded.Processor.Images.TilingInput).ToList();
-            var (tokens, _) = llama.Generate(input.InputIds, options.MaxNewTokens, options.EosTokenIds, resized, loaded.Processor.ImageTokenId);
+            // mtmd gets SmVL's crops: it tiles the image SmVL's processor resized and encodes SmVL's global crop.
+            var crops = images.Select(loaded.Processor.Images.ForEngine).ToList();
+            var (tokens, _) = llama.Generate(input.InputIds, options.MaxNewTokens, options.EosTokenIds, crops, loaded.Processor.ImageTokenId);
             Console.WriteLine(tok.Decode(tokens.Select(t => (int)t), skipSpecialTokens: true));
             return 0;
         }

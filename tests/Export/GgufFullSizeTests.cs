@@ -63,7 +63,7 @@ public class GgufFullSizeTests(ITestOutputHelper log)
             using var llama = LlamaCppGenerator.Load(files.Text, files.Projector);
             for (int i = 0; i < 2; i++)
             {
-                var (_, logits) = llama.Generate(prompts[i].InputIds, 1, images: i == 0 ? [] : [image], imageTokenId: config.ImageTokenId);
+                var (_, logits) = llama.Generate(prompts[i].InputIds, 1, images: i == 0 ? [] : [processor.Images.ForEngine(image)], imageTokenId: config.ImageTokenId);
                 double diff = expected[i].Zip(logits[0], (a, b) => (double)Math.Abs(a - b)).Max(), scale = expected[i].Max(Math.Abs);
                 log.WriteLine($"{(i == 0 ? "text" : "image")} prompt ({prompts[i].InputIds.Length} ids): first-step max |Δlogit| {diff:G3}, logit scale {scale:G3}");
                 Assert.True(diff < 1e-3 * scale, $"first-step logits differ by {diff} at a logit scale of {scale}");

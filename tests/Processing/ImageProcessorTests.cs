@@ -112,17 +112,28 @@ public sealed class ImageProcessorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TilingInputIsTheResizedImageTheTilesAreCutFrom()
+    public void AnEngineGetsTheResizedImageTheTilesAreCutFromAndTheGlobalCrop()
     {
         var cfg = new ImageProcessorConfig { LongestEdge = 48, MaxImageSize = 16, DoRescale = false, DoNormalize = false };
         var input = ImageFixtures.Input("rgb.png").ToRgb();
         var p = new ImageProcessor(cfg);
-        var tiling = p.TilingInput(input);
+        var crops = p.ForEngine(input);
         var resized = ImageProcessorResize.Resize(ImageProcessorResize.Resize(DecodedImage.FromRgb(input), 48, 30, PilResample.Lanczos), 48, 32, PilResample.Lanczos);
-        Assert.Equal((48, 32), (tiling.Width, tiling.Height));
-        Assert.Equal(resized.Pixels, tiling.Pixels);
-        // Another engine that tiles it (no resize of its own at this size) cuts the same tiles and global image.
-        Assert.Equal(p.Process(input).PixelValues, p.Process(tiling).PixelValues);
+        Assert.Equal((48, 32), (crops.Tiling!.Width, crops.Tiling.Height));
+        Assert.Equal(resized.Pixels, crops.Tiling.Pixels);
+        // Another engine that tiles it (no resize of its own at this size) cuts the same tiles; the global crop is SmVL's last.
+        var processed = p.Process(input);
+        Assert.Equal(processed.PixelValues, p.Process(crops.Tiling).PixelValues);
+        var global = crops.Global.Pixels;
+        Assert.Equal((16, 16), (crops.Global.Width, crops.Global.Height));
+        int plane = 16 * 16, last = (processed.NumImages - 1) * 3 * plane;
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++)
+                Assert.Equal(global[i * 3 + c], processed.PixelValues[last + c * plane + i]);
+        // An image small enough not to be split has no tiling input; its global crop is the whole image.
+        var small = new ImageProcessor(cfg with { LongestEdge = 16 }).ForEngine(input);
+        Assert.Null(small.Tiling);
+        Assert.Equal((16, 16), (small.Global.Width, small.Global.Height));
     }
 
     [Fact]

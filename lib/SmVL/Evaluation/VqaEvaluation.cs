@@ -90,9 +90,10 @@ public sealed record VqaEvalResult(IReadOnlyList<PredictionRow> Predictions, Vqa
 }
 
 /// <summary>
-/// Held-out VQA evaluation of a stitched model: greedy answers generated in left-padded batches
-/// (exact match after <see cref="VqaAccuracy.Normalize"/>), the eval loss of the reference answers
-/// under teacher forcing, and BLEU-4/ROUGE of the predictions against the references.
+/// Held-out VQA evaluation of a stitched model: greedy answers (exact match after
+/// <see cref="VqaAccuracy.Normalize"/>), the eval loss of the reference answers under teacher forcing,
+/// and BLEU-4/ROUGE of the predictions against the references. SmVL answers in left-padded batches;
+/// llama.cpp (an exported GGUF pair) answers the same prompts one at a time.
 /// </summary>
 public static class VqaEvaluation
 {
@@ -100,33 +101,50 @@ public static class VqaEvaluation
                                     VqaEvalOptions? options = null)
     {
         var o = options ?? new VqaEvalOptions();
-        if (examples.Count == 0) throw new ArgumentException("no examples to evaluate");
-        var clock = Stopwatch.StartNew();
         model.eval();
         var device = model.parameters().First().device;
+        using var noGrad = no_grad();
+        return Score(processor, examples, o, (chunk, prompts, loss) =>
+        {
+            using var result = Generator.Generate(model, prompts.Select(p => p.InputIds).ToList(), Processor.PixelValues(prompts)?.to(device), o.Generation);
+            if (o.EvalLoss)
+            {
+                var answered = chunk.Select(ex => processor.Process(ex.Messages(withAnswer: true), [ex.Image], LabelPolicy.AssistantOnly, templateVars: o.TemplateVars)).ToList();
+                using var batch = processor.Collate(answered).To(device);
+                loss(CausalLMLoss.Sum(model, batch).item<float>(), batch.LabelledTokens);
+            }
+            return result.Tokens;
+        });
+    }
+
+    /// <summary>The same evaluation with llama.cpp answering (no eval loss: llama.cpp scores no reference answers here).</summary>
+    public static VqaEvalResult Run(LlamaCppGenerator llama, Processor processor, IReadOnlyList<VqaExample> examples, VqaEvalOptions? options = null)
+    {
+        var o = (options ?? new VqaEvalOptions()) with { EvalLoss = false };
+        return Score(processor, examples, o, (chunk, prompts, _) => chunk.Select((ex, i) => llama.Generate(prompts[i].InputIds, o.Generation.MaxNewTokens,
+            o.Generation.EosTokenIds, [processor.Images.ForEngine(ex.Image)], processor.ImageTokenId).Tokens).ToList());
+    }
+
+    /// <summary>Answers per chunk of examples from <paramref name="answer"/> (token ids per prompt; it reports loss sums and token counts when it scores the references).</summary>
+    private static VqaEvalResult Score(Processor processor, IReadOnlyList<VqaExample> examples, VqaEvalOptions o,
+                                       Func<VqaExample[], List<ProcessedSample>, Action<double, long>, IReadOnlyList<long[]>> answer)
+    {
+        if (examples.Count == 0) throw new ArgumentException("no examples to evaluate");
+        var clock = Stopwatch.StartNew();
         var rows = new List<PredictionRow>(examples.Count);
         double lossSum = 0;
         long tokens = 0;
         var bar = o.Progress ? new ProgressBar("eval", examples.Count) : null;
-        using var noGrad = no_grad();
         foreach (var chunk in examples.Chunk(o.BatchSize))
         {
             using var scope = NewDisposeScope();
-            var images = chunk.Select(ex => new[] { ex.Image }).ToList();
-            var prompts = chunk.Select((ex, i) => processor.Process(ex.Messages(withAnswer: false), images[i], addGenerationPrompt: true, templateVars: o.TemplateVars)).ToList();
-            using var result = Generator.Generate(model, prompts.Select(p => p.InputIds).ToList(), Processor.PixelValues(prompts)?.to(device), o.Generation);
+            var prompts = chunk.Select(ex => processor.Process(ex.Messages(withAnswer: false), [ex.Image], addGenerationPrompt: true, templateVars: o.TemplateVars)).ToList();
+            var answers = answer(chunk, prompts, (sum, count) => { lossSum += sum; tokens += count; });
             for (int i = 0; i < chunk.Length; i++)
             {
                 var ex = chunk[i];
-                string answer = processor.Tokenizer.Decode(result.Tokens[i].Select(t => (int)t), skipSpecialTokens: true);
-                rows.Add(new PredictionRow(ex.Id, ex.Question, ex.Answer, answer, VqaAccuracy.Matches(answer, ex.Answer), ex.Type));
-            }
-            if (o.EvalLoss)
-            {
-                var answered = chunk.Select((ex, i) => processor.Process(ex.Messages(withAnswer: true), images[i], LabelPolicy.AssistantOnly, templateVars: o.TemplateVars)).ToList();
-                using var batch = processor.Collate(answered).To(device);
-                lossSum += CausalLMLoss.Sum(model, batch).item<float>();
-                tokens += batch.LabelledTokens;
+                string text = processor.Tokenizer.Decode(answers[i].Select(t => (int)t), skipSpecialTokens: true);
+                rows.Add(new PredictionRow(ex.Id, ex.Question, ex.Answer, text, VqaAccuracy.Matches(text, ex.Answer), ex.Type));
             }
             bar?.Report(rows.Count, $"acc {(double)rows.Count(r => r.Correct) / rows.Count:P0}");
         }

@@ -68,32 +68,27 @@ public sealed class LlamaCppGenerator : IDisposable
     /// <summary>
     /// <paramref name="maxNewTokens"/> greedy tokens after <paramref name="prompt"/> (stopping after a
     /// stop id), with each step's logits. Runs of <paramref name="imageTokenId"/> take the images'
-    /// chunks in order; their lengths must match mtmd's chunks (the same tiling as SmVL's processor).
-    /// Pass <paramref name="images"/> as SmVL's processor resized them (<see cref="ImageProcessor.TilingInput"/>):
-    /// mtmd then cuts the same tiles, and only its global thumbnail is its own resample (not PIL's Lanczos).
+    /// chunks in order (tiles row by row, then the global crop), from <see cref="ImageProcessor.ForEngine"/>:
+    /// mtmd cuts SmVL's tiles from the tiling input, and the global crop goes in as its own image, so
+    /// every crop's pixels are SmVL's.
     /// <paramref name="onToken"/> is called as each token is chosen (timing: the first after the prompt's decode).
     /// </summary>
     public (long[] Tokens, float[][] Logits) Generate(long[] prompt, int maxNewTokens, IReadOnlyList<long>? stopIds = null,
-                                                      IReadOnlyList<RgbImage>? images = null, long imageTokenId = -1,
+                                                      IReadOnlyList<EngineImage>? images = null, long imageTokenId = -1,
                                                       Action<long>? onToken = null)
     {
         _context.NativeHandle.MemoryClear();
         _position = 0;
-        using var chunks = images is { Count: > 0 } ? Chunks(images) : null;
-        var imageChunks = chunks?.Enumerate().Where(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image).ToList() ?? [];
-        int used = 0;
-        for (int i = 0, j; i < prompt.Length; i = j)
+        var held = new List<SafeMtmdInputChunks>();
+        try
         {
-            bool isImage = prompt[i] == imageTokenId;
-            for (j = i; j < prompt.Length && (prompt[j] == imageTokenId) == isImage; j++) { }
-            if (!isImage) { DecodeText(prompt.AsSpan(i, j - i)); continue; }
-            if (used == imageChunks.Count)
-                throw new InvalidDataException($"the prompt has more image-token runs than mtmd made image chunks ({imageChunks.Count})");
-            if ((ulong)(j - i) != (ulong)imageChunks[used].NTokens)
-                throw new InvalidDataException($"image run {used}: {j - i} image tokens in the prompt, {imageChunks[used].NTokens} embeddings from mtmd (different tiling?)");
-            DecodeImage(imageChunks[used++]);
+            var imageChunks = (images ?? []).SelectMany(image => Crops(image, held)).ToList();
+            Prefill(prompt, imageChunks, imageTokenId);
         }
-        if (used != imageChunks.Count) throw new InvalidDataException($"mtmd made {imageChunks.Count} image chunks, the prompt has {used} image-token runs");
+        finally
+        {
+            foreach (var chunks in held) chunks.Dispose();
+        }
 
         var tokens = new List<long>();
         var logits = new List<float[]>();
@@ -110,22 +105,46 @@ public sealed class LlamaCppGenerator : IDisposable
         return (tokens.ToArray(), logits.ToArray());
     }
 
-    /// <summary>mtmd's preprocessing of the images (its tiling, resizing and normalisation) into chunks.</summary>
-    private SafeMtmdInputChunks Chunks(IReadOnlyList<RgbImage> images)
+    /// <summary>The prompt into the KV cache: text runs as tokens, each image-token run as the next image chunk.</summary>
+    private void Prefill(long[] prompt, IReadOnlyList<SafeMtmdInputChunk> imageChunks, long imageTokenId)
+    {
+        int used = 0;
+        for (int i = 0, j; i < prompt.Length; i = j)
+        {
+            bool isImage = prompt[i] == imageTokenId;
+            for (j = i; j < prompt.Length && (prompt[j] == imageTokenId) == isImage; j++) { }
+            if (!isImage) { DecodeText(prompt.AsSpan(i, j - i)); continue; }
+            if (used == imageChunks.Count)
+                throw new InvalidDataException($"the prompt has more image-token runs than mtmd made image chunks ({imageChunks.Count})");
+            if ((ulong)(j - i) != (ulong)imageChunks[used].NTokens)
+                throw new InvalidDataException($"image run {used}: {j - i} image tokens in the prompt, {imageChunks[used].NTokens} embeddings from mtmd (different tiling?)");
+            DecodeImage(imageChunks[used++]);
+        }
+        if (used != imageChunks.Count) throw new InvalidDataException($"mtmd made {imageChunks.Count} image chunks, the prompt has {used} image-token runs");
+    }
+
+    /// <summary>
+    /// One image's chunks: mtmd's tiles of the tiling input (its chunks but the last, its own
+    /// thumbnail), then the global crop, given to mtmd as an image of one tile's size (its last chunk).
+    /// The chunk lists are added to <paramref name="held"/>: they must live until decoded.
+    /// </summary>
+    private List<SafeMtmdInputChunk> Crops(EngineImage image, List<SafeMtmdInputChunks> held)
+    {
+        var crops = new List<SafeMtmdInputChunk>();
+        if (image.Tiling is { } tiling) crops.AddRange(ImageChunks(tiling, held).SkipLast(1));
+        crops.Add(ImageChunks(image.Global, held)[^1]);
+        return crops;
+    }
+
+    /// <summary>mtmd's preprocessing of one image (its tiling, resizing and normalisation) into image chunks.</summary>
+    private List<SafeMtmdInputChunk> ImageChunks(RgbImage image, List<SafeMtmdInputChunks> held)
     {
         if (_mtmd is null) throw new InvalidOperationException("images need the mmproj GGUF");
-        var bitmaps = images.Select(im => SafeMtmdEmbed.FromRgbBytes((uint)im.Width, (uint)im.Height, im.Pixels)).ToArray();
-        try
-        {
-            string markers = string.Concat(Enumerable.Repeat(NativeApi.MtmdDefaultMarker(), images.Count));
-            int status = _mtmd.Tokenize(markers, false, true, bitmaps, out var chunks);
-            if (status != 0) throw new InvalidOperationException($"mtmd could not preprocess the images (status {status}): {LlamaCpp.LastProblem}");
-            return chunks;
-        }
-        finally
-        {
-            foreach (var b in bitmaps) b.Dispose();
-        }
+        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)image.Width, (uint)image.Height, image.Pixels);
+        int status = _mtmd.Tokenize(NativeApi.MtmdDefaultMarker(), false, true, [bitmap], out var chunks);
+        if (status != 0) throw new InvalidOperationException($"mtmd could not preprocess the image (status {status}): {LlamaCpp.LastProblem}");
+        held.Add(chunks);
+        return chunks.Enumerate().Where(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image).ToList();
     }
 
     private void DecodeText(ReadOnlySpan<long> tokens)

@@ -75,10 +75,19 @@ public sealed class ImageProcessor
     }
 
     /// <summary>
-    /// The image as it is cut into tiles (resized to the longest edge, then to whole tiles). An engine
-    /// that tiles by itself (llama.cpp's mtmd) cuts exactly these tiles from it, with no resize of its own.
+    /// The image for an engine that cuts its own crops (llama.cpp's mtmd): the resized image the tiles
+    /// are cut from (null when this image is not split), from which it cuts exactly SmVL's tiles with no
+    /// resize of its own, and SmVL's global crop as its own max×max image, so the engine never has to
+    /// resample the whole image with a filter other than PIL's.
     /// </summary>
-    public RgbImage TilingInput(RgbImage image) => Resized(DecodedImage.FromRgb(image)).ToRgb();
+    public EngineImage ForEngine(RgbImage image)
+    {
+        var resized = Resized(DecodedImage.FromRgb(image));
+        int max = Config.MaxImageSize;
+        bool split = Config.DoImageSplitting && (resized.Height > max || resized.Width > max);
+        var global = split || !Config.DoImageSplitting ? ImageProcessorResize.Resize(resized, max, max, Config.Resample) : resized;
+        return new EngineImage(split ? resized.ToRgb() : null, global.ToRgb());
+    }
 
     private DecodedImage Resized(DecodedImage image)
     {
