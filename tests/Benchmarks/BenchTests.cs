@@ -115,6 +115,13 @@ public class BenchTests(ITestOutputHelper log)
         Assert.Equal(64 - 1 - 5 * 4, train.Labelled);                           // shifted labels: 63 positions, 20 of them image tokens
         Assert.Equal(train.Flops.Total / train.BestSeconds / 1e9, train.Gflops, 6);
 
+        // Resume: the seeked reader reads the resumed micro-batch's one sample, the replay every sample up to it (same batch: checked inside).
+        var resume = json["resume"]!;
+        Assert.Equal(s.ResumeStep, resume["step"]!.GetValue<long>());
+        Assert.Equal(1, resume["samples_read"]!.GetValue<long>());
+        Assert.Equal(s.ResumeStep + 1, resume["replay_samples_read"]!.GetValue<long>());
+        Assert.True(resume["startup_s"]!.GetValue<double>() > 0 && resume["parquet_bytes"]!.GetValue<long>() > 0);
+
         var rows = json["extrapolation"]!["rows"]!.AsArray();
         Assert.Equal(s.Runs.Count * s.TrainShapes.Count, rows.Count);
         var first = report.Extrapolation[0];

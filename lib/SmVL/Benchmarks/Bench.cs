@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using SmVL.Checkpoints;
 using SmVL.Models;
+using SmVL.Processing;
 using SmVL.Stitching;
 using TorchSharp;
 using SmVL.Training;
@@ -18,7 +20,7 @@ public static class Bench
     public static BenchReport Run(BenchSettings s)
     {
         var clock = Stopwatch.StartNew();
-        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count + (s.PeerTypes.Count > 0 ? 1 : 0) + (s.Bf16 ? 1 : 0), done = 0;
+        int phases = 3 + s.TrainShapes.Count + s.DecodeContexts.Count + (s.PeerTypes.Count > 0 ? 1 : 0) + (s.Bf16 ? 1 : 0) + (s.ResumeStep > 0 ? 1 : 0), done = 0;
         var bar = new ProgressBar("bench", phases);
         var peaks = new Dictionary<string, long?>();
         void Done(string phase, long? peak) { peaks[phase] = peak; bar.Report(++done, phase); }
@@ -68,6 +70,15 @@ public static class Bench
         var (peers, peerError) = Peer(s, model, headline);
         if (s.PeerTypes.Count > 0) Done("llama.cpp", null);
 
+        ResumeResult? resume = null;
+        if (s.ResumeStep > 0)
+        {
+            var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-resume-" + Guid.NewGuid().ToString("N")[..8]);
+            try { resume = ResumeBench.Run(RealProcessor(s.Model), workDir, s.ResumeStep, s.ResumeImage.Width, s.ResumeImage.Height, s.ResumeRowGroup); }
+            finally { if (Directory.Exists(workDir)) Directory.Delete(workDir, true); }
+            Done("resume", MemoryProbe.PeakBytes);
+        }
+
         // Last: the cast rounds the frozen weights for anything measured after it.
         TrainStepResult? bf16 = null;
         string? bf16Evidence = null;
@@ -90,7 +101,7 @@ public static class Bench
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
         {
-            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit,
+            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit, Resume = resume,
         };
     }
 
@@ -108,6 +119,14 @@ public static class Bench
             return ([], $"{e.GetType().Name}: {e.Message}");
         }
         finally { if (Directory.Exists(workDir)) Directory.Delete(workDir, true); }
+    }
+
+    /// <summary>The real pair's processor: Qwen3's tokenizer, the Qwen3-SmVL template, SmolVLM2's image processor.</summary>
+    internal static Processor RealProcessor(SmolVLMConfig config)
+    {
+        var tok = Tokenizer.Qwen3();
+        return new Processor(tok, ChatTemplate.Qwen3SmVL(), new ImageProcessor(ImageProcessorConfig.SmolVLM2), ImageTokens.Qwen3SmVL(tok),
+                             config.ImageSeqLen, config.PadTokenId ?? 0);
     }
 
     /// <summary>The stitched model with random weights, connector-only (what the blog trains).</summary>

@@ -10,7 +10,7 @@ namespace SmVL.Benchmarks;
 /// each section) and as a table for the terminal. Headlines: <c>train_step.mfu</c> and
 /// <c>train_step.peak_rss_gb</c> at the longest shape (seq 2048; lean — checkpointed, head in
 /// chunks — when that was measured, with the plain step beside it), <c>decode.kv_speedup</c> and
-/// <c>decode.bandwidth_fraction</c> at context 512 (the middle context in quick mode).
+/// <c>decode.bandwidth_fraction</c> at context 512 (the middle context in quick mode), <c>resume.startup_s</c>.
 /// </summary>
 public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long Params, long WeightBytes,
     IReadOnlyList<TrainStepResult> Train, VisionResult Vision, IReadOnlyList<DecodeResult> Decode,
@@ -30,6 +30,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     public TrainStepResult? Bf16Train { get; init; }
     /// <summary>The headline decode with every one-row linear left to libtorch (one thread), for the row split's speed-up.</summary>
     public DecodeResult? UnsplitDecode { get; init; }
+    /// <summary>Resume start-up on generated real-size parquet, when measured.</summary>
+    public ResumeResult? Resume { get; init; }
     /// <summary>What the bf16 probe measured (why bf16 was or was not used).</summary>
     public string? Bf16Evidence { get; init; }
 
@@ -96,6 +98,15 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                 ["llamacpp_error"] = PeerError,
                 ["contexts"] = new JsonArray(Decode.Select(DecodeJson).ToArray<JsonNode?>()),
             },
+            ["resume"] = Resume is { } r
+                ? new JsonObject
+                {
+                    ["startup_s"] = r.StartupSeconds, ["samples_read"] = r.SamplesRead, ["step"] = r.Step,
+                    ["replay_s"] = r.ReplaySeconds, ["replay_samples_read"] = r.ReplaySamplesRead, ["speedup"] = r.Speedup,
+                    ["rows"] = r.Rows, ["row_group_rows"] = r.RowGroupRows, ["image"] = $"{r.ImageWidth}x{r.ImageHeight} JPEG",
+                    ["parquet_bytes"] = r.ParquetBytes, ["micro_batch"] = 1,
+                }
+                : null,
             ["memory"] = new JsonObject
             {
                 ["frozen_params"] = Audit.FrozenParams, ["frozen_params_with_grad"] = Audit.FrozenWithGrad,
@@ -196,6 +207,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             Line($"{"llama.cpp",-12}{p.Type,-6} {p.Context,6} ctx {p.TokensPerSecond,8:F2} tok/s (SmVL {p.SmvlRatio:F2}×), prefill {p.PrefillTokensPerSecond:F1} tok/s, " +
                  $"{p.FileBytes / 1e9:F2} GB, first {p.TokensEqual} of {p.Tokens + 1} tokens as SmVL's");
         if (PeerError is not null) Line($"{"llama.cpp",-12}did not run: {PeerError}");
+        if (Resume is { } rs)
+            Line($"{"resume",-12}at step {rs.Step}: {rs.StartupSeconds:F2} s to the first micro-batch seeking ({rs.SamplesRead} sample read) vs {rs.ReplaySeconds:F2} s replaying " +
+                 $"({rs.ReplaySamplesRead} read), {rs.Speedup:F0}×; {rs.Rows} rows of {rs.ImageWidth}×{rs.ImageHeight} JPEGs, {rs.RowGroupRows} per row group, {rs.ParquetBytes / 1e6:F0} MB");
         Line("");
         Line($"memory     frozen params with .grad: {Audit.FrozenWithGrad}; optimizer states {Audit.OptimizerStates} for {Audit.TrainableTensors} trainable tensor(s) " +
              $"({Audit.TrainableParams / 1e6:F2}M params), AdamW state {Audit.OptimizerStateBytes / 1e6:F1} MB");
@@ -205,7 +219,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         foreach (var r in Extrapolation)
             Line($"{r.Run,-14}{r.Samples,9}{r.Seq,6}{(r.Lean ? "yes" : "no"),6}{r.CpuHours,11:F1}{r.GpuHours,11:F2}");
         Line($"headline   train_step.mfu {HeadlineTrain.Mfu:P1} and peak_rss_gb {HeadlineTrain.PeakRssBytes / 1e9:F2} (seq {HeadlineTrain.Seq}{(HeadlineTrain.Lean ? ", lean" : "")}); decode.kv_speedup {HeadlineDecode.KvSpeedup:F1}× and " +
-             $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (ctx {HeadlineDecode.Context}); wall {WallSeconds:F0} s");
+             $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (ctx {HeadlineDecode.Context}); " +
+             (Resume is { } hr ? $"resume.startup_s {hr.StartupSeconds:F2} (step {hr.Step}); " : "") + $"wall {WallSeconds:F0} s");
         return sb.ToString();
     }
 

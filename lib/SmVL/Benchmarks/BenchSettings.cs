@@ -35,6 +35,13 @@ public sealed record BenchSettings
     /// <summary>GGUF types llama.cpp decodes the same model from, at the headline context (<see cref="LlamaCppPeer"/>); empty: no peer.</summary>
     public IReadOnlyList<string> PeerTypes { get; init; } = ["f32", "f16", "q8_0"];
     public int RecomputeRepeats { get; init; } = 1;
+    /// <summary>
+    /// Resume start-up (<see cref="ResumeBench"/>): the step resumed at (0: not measured), the generated
+    /// images' size (a photo's, as in The Cauldron) and the parquet's rows per row group.
+    /// </summary>
+    public long ResumeStep { get; init; } = 1000;
+    public (int Width, int Height) ResumeImage { get; init; } = (640, 480);
+    public int ResumeRowGroup { get; init; } = 64;
     public int MatmulSize { get; init; } = 2048;
     public long CopyBytes { get; init; } = 256L << 20;
     public int CeilingRepeats { get; init; } = 5;
@@ -69,6 +76,9 @@ public sealed record BenchSettings
         DecodeContexts = [16, 32, 64],
         DecodeTokens = 4,
         PeerTypes = [],                      // the toy vocabulary has no tokenizer to export
+        ResumeStep = 20,
+        ResumeImage = (64, 48),
+        ResumeRowGroup = 4,
         MatmulSize = 128,
         CopyBytes = 4L << 20,
         CeilingRepeats = 2,

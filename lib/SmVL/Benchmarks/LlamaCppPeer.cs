@@ -29,9 +29,7 @@ public static class LlamaCppPeer
     {
         string modelDir = Path.Combine(workDir, "model");
         Stitcher.Save(model, modelDir);
-        var tok = Tokenizer.Qwen3();
-        ModelFolder.SaveProcessor(new Processor(tok, ChatTemplate.Qwen3SmVL(), new ImageProcessor(ImageProcessorConfig.SmolVLM2),
-                                                ImageTokens.Qwen3SmVL(tok), model.Config.ImageSeqLen, model.Config.PadTokenId ?? 0), modelDir);
+        ModelFolder.SaveProcessor(Bench.RealProcessor(model.Config), modelDir);
         var results = new List<PeerResult>();
         string? f32 = null;
         foreach (var type in types)

@@ -140,9 +140,11 @@ public sealed class LlamaCppGenerator : IDisposable
     private List<SafeMtmdInputChunk> ImageChunks(RgbImage image, List<SafeMtmdInputChunks> held)
     {
         if (_mtmd is null) throw new InvalidOperationException("images need the mmproj GGUF");
-        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)image.Width, (uint)image.Height, image.Pixels);
-        int status = _mtmd.Tokenize(NativeApi.MtmdDefaultMarker(), false, true, [bitmap], out var chunks);
-        if (status != 0) throw new InvalidOperationException($"mtmd could not preprocess the image (status {status}): {LlamaCpp.LastProblem}");
+        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)image.Width, (uint)image.Height, image.Pixels)
+            ?? throw new InvalidOperationException($"mtmd could not take a {image.Width}×{image.Height} image: {LlamaCpp.LastProblem}");
+        string marker = NativeApi.MtmdDefaultMarker() ?? throw new InvalidOperationException("mtmd gave no media marker");
+        int status = _mtmd.Tokenize(marker, false, true, [bitmap], out var chunks);
+        if (status != 0 || chunks is null) throw new InvalidOperationException($"mtmd could not preprocess the image (status {status}): {LlamaCpp.LastProblem}");
         held.Add(chunks);
         return chunks.Enumerate().Where(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image).ToList();
     }

@@ -109,6 +109,14 @@ public static class ImageCodec
         return ms.ToArray();
     }
 
+    /// <summary>Baseline JPEG, as photo datasets store their images (quality 1–100).</summary>
+    public static byte[] EncodeJpeg(RgbImage image, int quality = 90)
+    {
+        using var ms = new MemoryStream();
+        new ImageWriter().WriteJpg(image.Pixels, image.Width, image.Height, StbImageWriteSharp.ColorComponents.RedGreenBlue, ms, quality);
+        return ms.ToArray();
+    }
+
     /// <summary>SOI marker followed by the start of another marker.</summary>
     internal static bool IsJpeg(byte[] b) => b.Length > 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
 
