@@ -115,6 +115,11 @@ public class BenchTests(ITestOutputHelper log)
         Assert.Equal(64 - 1 - 5 * 4, train.Labelled);                           // shifted labels: 63 positions, 20 of them image tokens
         Assert.Equal(train.Flops.Total / train.BestSeconds / 1e9, train.Gflops, 6);
 
+        // The decode breakdown: every part timed, against the headline decode's own token time.
+        var perToken = json["decode"]!["breakdown_ms"]!;
+        Assert.All(new[] { "attention", "mlp", "head", "norms", "embed_rope" }, k => Assert.True(perToken[k]!.GetValue<double>() > 0, k));
+        Assert.Equal(1e3 / report.HeadlineDecode.KvTokensPerSecond, perToken["token"]!.GetValue<double>(), 9);
+
         // Resume: the seeked reader reads the resumed micro-batch's one sample, the replay every sample up to it (same batch: checked inside).
         var resume = json["resume"]!;
         Assert.Equal(s.ResumeStep, resume["step"]!.GetValue<long>());

@@ -60,8 +60,10 @@ public static class Bench
             Done($"decode_ctx_{context}", r.PeakRssBytes);
         }
 
-        // The headline context again with libtorch's own one-row products: what the row split buys.
         var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
+        var parts = DecodeBreakdown.Measure(model, headline.Context, s.DecodeTokens, 1 / headline.KvTokensPerSecond);
+
+        // The headline context again with libtorch's own one-row products: what the row split buys.
         RowParallelLinear.Enabled = false;
         DecodeResult unsplit;
         try { unsplit = DecodeBench.Run(model, headline.Context, s.DecodeTokens, s.RecomputeRepeats, ceilings.ReadGbps); }
@@ -101,7 +103,7 @@ public static class Bench
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
         {
-            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit, Resume = resume,
+            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit, DecodeParts = parts, Resume = resume,
         };
     }
 

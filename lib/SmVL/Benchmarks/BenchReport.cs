@@ -30,6 +30,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     public TrainStepResult? Bf16Train { get; init; }
     /// <summary>The headline decode with every one-row linear left to libtorch (one thread), for the row split's speed-up.</summary>
     public DecodeResult? UnsplitDecode { get; init; }
+    /// <summary>Where the headline decode's token time goes.</summary>
+    public DecodeParts? DecodeParts { get; init; }
     /// <summary>Resume start-up on generated real-size parquet, when measured.</summary>
     public ResumeResult? Resume { get; init; }
     /// <summary>What the bf16 probe measured (why bf16 was or was not used).</summary>
@@ -96,6 +98,13 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                     ["leading_tokens_equal"] = p.TokensEqual, ["smvl_ratio"] = p.SmvlRatio,
                 }).ToArray()) : null,
                 ["llamacpp_error"] = PeerError,
+                ["breakdown_ms"] = DecodeParts is { } dp
+                    ? new JsonObject
+                    {
+                        ["token"] = dp.TokenMs, ["attention"] = dp.AttentionMs, ["mlp"] = dp.MlpMs, ["head"] = dp.HeadMs,
+                        ["norms"] = dp.NormsMs, ["embed_rope"] = dp.EmbedRopeMs, ["overhead"] = dp.OverheadMs,
+                    }
+                    : null,
                 ["contexts"] = new JsonArray(Decode.Select(DecodeJson).ToArray<JsonNode?>()),
             },
             ["resume"] = Resume is { } r
@@ -203,6 +212,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         if (UnsplitDecode is { } un)
             Line($"{"",-12}ctx {un.Context}: one-row linears split across threads {HeadlineDecode.KvTokensPerSecond / un.KvTokensPerSecond:F2}× libtorch's one-thread product " +
                  $"({un.KvTokensPerSecond:F2} tok/s), same tokens: {(un.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");
+        if (DecodeParts is { } dp)
+            Line($"{"",-12}ctx {HeadlineDecode.Context} per token {dp.TokenMs:F1} ms: attention {dp.AttentionMs:F1}, MLP {dp.MlpMs:F1}, head {dp.HeadMs:F1}, " +
+                 $"norms {dp.NormsMs:F1}, embedding+rope {dp.EmbedRopeMs:F1}, overhead {dp.OverheadMs:F1}");
         foreach (var p in Peers)
             Line($"{"llama.cpp",-12}{p.Type,-6} {p.Context,6} ctx {p.TokensPerSecond,8:F2} tok/s (SmVL {p.SmvlRatio:F2}×), prefill {p.PrefillTokensPerSecond:F1} tok/s, " +
                  $"{p.FileBytes / 1e9:F2} GB, first {p.TokensEqual} of {p.Tokens + 1} tokens as SmVL's");
