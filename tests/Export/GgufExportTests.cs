@@ -116,30 +116,35 @@ public class GgufExportTests(GgufExportFixture kit, ITestOutputHelper log) : ICl
     /// The whole VLM in llama.cpp (<see cref="LlamaCppGenerator"/>): SmVL's image prompt (2×2 tiles and
     /// the global image, 4 image tokens each) with mtmd's embeddings in place of each image-token run.
     /// mtmd is given the image SmVL's processor resized (52×74 → 64×64), so it cuts SmVL's tiles
-    /// exactly, and SmVL's 32×32 global crop as an image of its own.
+    /// exactly, and SmVL's 32×32 global crop as an image of its own; unsplit, the global crop alone.
     /// </summary>
     [Theory]
-    [InlineData("f32", 1e-3)]
-    [InlineData("f16", 0.05)]
-    public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does(string type, double tolerance)
+    [InlineData("f32", 1e-3, true)]
+    [InlineData("f16", 0.05, true)]
+    [InlineData("f32", 1e-3, false)]
+    public void Image_prompt_with_mtmds_image_embeddings_answers_as_SmVL_does(string type, double tolerance, bool split)
     {
         var image = Gradient(52, 74, flip: false);
         long[] ids, expected;
         float[] expectedFirst, otherImageFirst;
         EngineImage crops;
-        using (var loaded = ModelFolder.Load(kit.ModelDir))
+        using (var folder = ModelFolder.Load(kit.ModelDir))
         {
+            // Unsplit: the global image alone, which mtmd encodes from SmVL's crop like any other.
+            var p = folder.Processor;
+            var loaded = split ? folder : folder with { Processor = new Processor(p.Tokenizer, p.Template,
+                new ImageProcessor(p.Images.Config with { DoImageSplitting = false }), p.Tokens, p.ImageSeqLen, p.PadTokenId) };
             (ids, expected, expectedFirst) = SmVLAnswer(loaded, image);
             (_, _, otherImageFirst) = SmVLAnswer(loaded, Gradient(52, 74, flip: true));
             crops = loaded.Processor.Images.ForEngine(image);
         }
-        Assert.Equal((64, 64), (crops.Tiling!.Width, crops.Tiling.Height));
+        Assert.Equal(split ? "64x64" : "none", crops.Tiling is { } tiling ? $"{tiling.Width}x{tiling.Height}" : "none");
 
         var files = type == "f32" ? kit.F32 : kit.F16;
         using var llama = LlamaCppGenerator.Load(files.Text, files.Projector);
         var (tokens, logits) = llama.Generate(ids, GgufExportFixture.NewTokens, images: [crops], imageTokenId: TinyVlmKit.ImageTokenId);
         double diff = MaxAbsDiff([logits[0]], [expectedFirst]), imageEffect = MaxAbsDiff([otherImageFirst], [expectedFirst]);
-        log.WriteLine($"{type} image prompt ({ids.Length} ids): first-step max |Δlogit| {diff:G3} " +
+        log.WriteLine($"{type} {(split ? "2×2 tiles + global" : "unsplit")} image prompt ({ids.Length} ids): first-step max |Δlogit| {diff:G3} " +
                       $"(another image moves SmVL's logits by {imageEffect:G3}; logit scale {expectedFirst.Max(Math.Abs):G3}); " +
                       $"llama.cpp {string.Join(",", tokens)} vs SmVL {string.Join(",", expected)}");
         Assert.Equal(expected, tokens);

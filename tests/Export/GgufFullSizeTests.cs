@@ -16,8 +16,7 @@ namespace SmVL.Tests.Export;
 /// The GGUF export at the architecture's real shapes (SigLIP-B/16-512, pixel shuffle 4, Qwen3-0.6B with
 /// head_dim 128 ≠ hidden/heads), random HF-normal weights: llama.cpp loads both files and its first-step
 /// logits agree with SmVL's on a text prompt and on a 2×2-tile image prompt. ~3 GB on disk and in RAM,
-/// ~2.5 min on 2 busy cores. (An image SmVL leaves unsplit — global image only — cannot be matched:
-/// for a 1×1 grid mtmd still makes a tile and an overview.)
+/// ~2.5 min on 2 busy cores.
 /// </summary>
 [Trait("Category", "Slow")]
 public class GgufFullSizeTests(ITestOutputHelper log)
