@@ -22,7 +22,7 @@ public sealed class TinyVerb : IVerb
         Opt.Flag("parents-only", "build (or find cached) the two parents and stop"),
         Opt.Long("steps", "stitch training steps", min: 1),
         Opt.Long("seed", "seed of the data, the parents and the stitch"),
-        Opt.Int("cores", "libtorch threads for the whole run (default: this machine's); results depend on it, as float sums do", min: 1),
+        Opt.Int("cores", "libtorch threads for the whole run (default: this machine's); the vision parent always trains on one, so the results are the same on 1, 2 and 4", min: 1),
         Opt.Number("lr", "stitch peak learning rate", above: 0),
         Opt.Int("micro-batch", "stitch micro-batch", min: 1),
         Opt.Int("train-images", "training images", min: 1),

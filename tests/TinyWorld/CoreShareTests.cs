@@ -48,6 +48,21 @@ public class CoreShareTests
     }
 
     [Fact]
+    public void AJobWithAThreadCapKeepsItOnAnyCoreCount()
+    {
+        foreach (int cores in new[] { 1, 2, 4, 8 })
+        {
+            var threads = new List<int>();
+            CoreShare.Run(new CoreShare.Job[]
+            {
+                new("capped", share => { for (long step = 0; step < 3; step++) { share.Step(step); threads.Add(torch.get_num_threads()); } }, MaxThreads: 1),
+                new("other", share => { for (long step = 0; step < 3; step++) share.Step(step); }),
+            }, cores, shares: 2);
+            Assert.All(threads, t => Assert.Equal(1, t));
+        }
+    }
+
+    [Fact]
     public void AFailingJobFailsTheRunWithItsOwnExceptionAndReleasesTheWaitingOne()
     {
         var e = Assert.Throws<InvalidDataException>(() => CoreShare.Run(new CoreShare.Job[]

@@ -15,8 +15,8 @@ namespace SmVL.TinyWorld;
 /// </summary>
 public sealed class CoreShare
 {
-    /// <summary>A job, and the step from which it takes every core (null: its share throughout).</summary>
-    public sealed record Job(string Name, Action<CoreShare> Run, long? TakeAllCoresFrom = null);
+    /// <summary>A job, the step from which it takes every core (null: its share throughout), and at most how many threads it ever uses (null: its share).</summary>
+    public sealed record Job(string Name, Action<CoreShare> Run, long? TakeAllCoresFrom = null, int? MaxThreads = null);
 
     private readonly Job _job;
     private readonly int _cores;
@@ -41,7 +41,7 @@ public sealed class CoreShare
         {
             if (all < 2 || jobs.Count < 2)
             {
-                foreach (var job in jobs) RunOn(new CoreShare(job, share, all, null));
+                foreach (var job in jobs) RunOn(new CoreShare(job, ThreadsOf(job, share), all, null));
                 return;
             }
             var done = jobs.Select(_ => new ManualResetEventSlim()).ToArray();
@@ -54,7 +54,7 @@ public sealed class CoreShare
                     for (int k = 0; k < jobs.Count; k++) if (k != i) done[k].Wait();
                     return failures.Where((_, k) => k != i).All(f => f is null);
                 }
-                try { RunOn(new CoreShare(job, share, all, Others)); }
+                try { RunOn(new CoreShare(job, ThreadsOf(job, share), all, Others)); }
                 catch (Exception e) { failures[i] = e; }
                 finally { done[i].Set(); }
             }) { Name = job.Name, IsBackground = true }).ToList();
@@ -66,6 +66,8 @@ public sealed class CoreShare
         }
         finally { torch.set_num_threads(restore); }
     }
+
+    private static int ThreadsOf(Job job, int share) => Math.Min(share, job.MaxThreads ?? share);
 
     private static void RunOn(CoreShare share)
     {

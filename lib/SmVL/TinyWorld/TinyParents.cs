@@ -77,12 +77,14 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         List<TinyWorldSample>? data = null;
         List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(s.Seed, stream: 7).Generate(Math.Max(s.ParentImages, s.LanguageScenes)).ToList();
         // Side by side, half the cores each; the same thread schedule whether or not the other parent is cached.
+        // The tower always trains on one thread: its float sums change with its thread count, and the
+        // stitched model's accuracy with them (docs/tinyworld.md); the reader's do not, so it may take every core.
         var jobs = new List<CoreShare.Job>();
         if (!File.Exists(Path.Combine(lm, "config.json")))
             jobs.Add(new("language", cores => parents.PretrainLanguage(lm, Data().Take(s.LanguageScenes).ToList(), cores), s.LanguageAllCoresFrom));
         else log($"qwen3 parent: cached at {lm}");
         if (!File.Exists(Path.Combine(vlm, "config.json")))
-            jobs.Add(new("vision", cores => parents.PretrainVision(vlm, Data().Take(s.ParentImages).ToList(), cores)));
+            jobs.Add(new("vision", cores => parents.PretrainVision(vlm, Data().Take(s.ParentImages).ToList(), cores), MaxThreads: 1));
         else log($"smolvlm parent: cached at {vlm}");
         if (jobs.Count == 2) Data();   // built once here: the lazy list is not safe to build from two threads
         CoreShare.Run(jobs, s.Cores, shares: 2);

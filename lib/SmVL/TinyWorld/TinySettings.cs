@@ -56,9 +56,9 @@ public sealed record TinySettings
     };
 
     /// <summary>What each cached parent depends on (the version part changes when the recipe does).
-    /// The core count is part of both: it sets the parents' thread counts, and so their float summation order.</summary>
+    /// The reader's key holds the core count (its thread schedule follows it); the tower trains on one thread on any machine.</summary>
     public string LanguageParentKey => $"v6-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}-a{LanguageAllCoresFrom}";
-    public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}";
+    public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}";
 
     /// <summary>The cores the parents share: libtorch's thread count when the run starts.</summary>
     public int Cores { get; init; } = torch.get_num_threads();
