@@ -75,6 +75,7 @@ public static class Bench
         ResumeResult? resume = null;
         if (s.ResumeStep > 0)
         {
+            MemoryProbe.ResetPeak();
             var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-resume-" + Guid.NewGuid().ToString("N")[..8]);
             try { resume = ResumeBench.Run(RealProcessor(s.Model), workDir, s.ResumeStep, s.ResumeImage.Width, s.ResumeImage.Height, s.ResumeRowGroup); }
             finally { if (Directory.Exists(workDir)) Directory.Delete(workDir, true); }
