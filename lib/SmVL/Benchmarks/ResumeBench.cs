@@ -26,12 +26,12 @@ public static class ResumeBench
 {
     public static ResumeResult Run(Processor processor, string workDir, long step, int width, int height, int rowGroupRows)
     {
-        int rows = (int)step + 64 + 16;   // the recipe's 64 eval rows first, then training rows past step N
+        var recipe = CauldronRecipe.Single("bench_vqa", (int)step + 16);   // training rows past step N
+        int rows = recipe.EvalCount + recipe.TrainCount!.Value;               // the recipe's eval rows come first
         string root = Path.Combine(workDir, "cauldron");
         string file = Path.Combine(root, "bench_vqa", "train-00000-of-00001.parquet");
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         CauldronParquet.Write(file, Enumerable.Range(0, rows).Select(i => Row(i, width, height)), rowGroupRows);
-        var recipe = CauldronRecipe.Single("bench_vqa", rows - 64);
 
         VqaBatches Batches() => new(processor, recipe.Select(new CauldronReader(root)).TrainSequence, microBatch: 1,
                                     LabelPolicy.AssistantOnly, maxLength: 1 << 16);

@@ -52,25 +52,17 @@ public sealed class ImageProcessor
         image = Resized(image);
         var crops = new List<DecodedImage>();
         int rows = 0, cols = 0;
-        if (Config.DoImageSplitting)
+        if (Splits(image))
         {
             var (w, h) = (image.Width, image.Height);
-            if (h > max || w > max)
-            {
-                rows = CeilDiv(h, max);
-                cols = CeilDiv(w, max);
-                int th = CeilDiv(h, rows), tw = CeilDiv(w, cols);
-                for (int r = 0; r < rows; r++)
-                    for (int c = 0; c < cols; c++)
-                        crops.Add(image.Crop(c * tw, r * th, Math.Min(tw, w - c * tw), Math.Min(th, h - r * th)));
-                image = ImageProcessorResize.Resize(image, max, max, Config.Resample);
-            }
-            crops.Add(image);
+            rows = CeilDiv(h, max);
+            cols = CeilDiv(w, max);
+            int th = CeilDiv(h, rows), tw = CeilDiv(w, cols);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++)
+                    crops.Add(image.Crop(c * tw, r * th, Math.Min(tw, w - c * tw), Math.Min(th, h - r * th)));
         }
-        else
-        {
-            crops.Add(ImageProcessorResize.Resize(image, max, max, Config.Resample));
-        }
+        crops.Add(GlobalCrop(image));
         return Pack(crops, rows, cols);
     }
 
@@ -83,11 +75,16 @@ public sealed class ImageProcessor
     public EngineImage ForEngine(RgbImage image)
     {
         var resized = Resized(DecodedImage.FromRgb(image));
-        int max = Config.MaxImageSize;
-        bool split = Config.DoImageSplitting && (resized.Height > max || resized.Width > max);
-        var global = split || !Config.DoImageSplitting ? ImageProcessorResize.Resize(resized, max, max, Config.Resample) : resized;
-        return new EngineImage(split ? resized.ToRgb() : null, global.ToRgb());
+        return new EngineImage(Splits(resized) ? resized.ToRgb() : null, GlobalCrop(resized).ToRgb());
     }
+
+    /// <summary>Whether the resized image is cut into tiles (splitting on and a side over max_image_size).</summary>
+    private bool Splits(DecodedImage resized) =>
+        Config.DoImageSplitting && (resized.Height > Config.MaxImageSize || resized.Width > Config.MaxImageSize);
+
+    /// <summary>The last crop: the whole resized image at max×max (already that size when splitting leaves it whole).</summary>
+    private DecodedImage GlobalCrop(DecodedImage resized) =>
+        Config.DoImageSplitting && !Splits(resized) ? resized : ImageProcessorResize.Resize(resized, Config.MaxImageSize, Config.MaxImageSize, Config.Resample);
 
     private DecodedImage Resized(DecodedImage image)
     {
