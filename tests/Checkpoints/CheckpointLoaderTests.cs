@@ -107,7 +107,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void LoadsParametersAndPersistentBuffersByName()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var source = Randomised(1);
         CheckpointLoader.Save(source, dir);
         using (var f = SafetensorsFile.Open(Path.Combine(dir, CheckpointLoader.SingleFile)))
@@ -129,7 +129,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void MismatchesAreListedByNameWithShapesAndNothingIsLoaded()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "bad.safetensors");
         Safetensors.Save(path, new Dictionary<string, Tensor>
         {
@@ -158,7 +158,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void NonStrictReportsMissingAndUnexpectedButShapeMismatchStillThrows()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "partial.safetensors");
         Safetensors.Save(path, new Dictionary<string, Tensor> { ["fc1.weight"] = full(3, 4, 7f), ["junk"] = ones(1) });
         var net = Randomised(4);
@@ -176,7 +176,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void IgnoreUnexpectedAcceptsListedKeys()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var source = Randomised(5);
         var path = Path.Combine(dir, "m.safetensors");
         var tensors = State(source);
@@ -193,7 +193,7 @@ public class CheckpointLoaderTests
     public void PrefixesAndFilterLoadASubModelIntoAStitchedModel()
     {
         // Like Qwen3's `model.layers.0...` into `model.text_model.layers.0...` of a stitched model.
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var lm = Safetensors.Load(Ckpt.Qwen3Model);
         var stitchedNames = lm.Select(kv => ("model.text_model." + kv.Key["model.".Length..], kv.Value.shape))
             .Append(("model.vision_model.patch.weight", new long[] { 8, 3 }))
@@ -249,7 +249,7 @@ public class CheckpointLoaderTests
     [InlineData(true)]
     public void TiedParameterStaysSharedAfterLoadingAndIsSavedOnce(bool nativeEmbedding)
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         manual_seed(7);
         var source = new TiedNet(nativeEmbedding);
         Assert.True(source.Tied);
@@ -277,7 +277,7 @@ public class CheckpointLoaderTests
     {
         // Real Qwen3-0.6B is tied but still stores lm_head.weight. Here the copy even differs: as in
         // transformers, the embedding (the tensor's first name) is what the tied pair ends up holding.
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "m.safetensors");
         using var embed = randn(10, 4);
         Safetensors.Save(path, new Dictionary<string, Tensor> { ["head.weight"] = zeros(10, 4), ["embed.weight"] = embed });
@@ -299,7 +299,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void SaveSkipsNamesAskedFor()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         CheckpointLoader.Save(Randomised(9), dir, skip: new HashSet<string> { "running", "fc2.bias" });
         using var f = SafetensorsFile.Open(Path.Combine(dir, CheckpointLoader.SingleFile));
         Assert.Equal(new[] { "fc1.bias", "fc1.weight", "fc2.weight" }, f.Tensors.Keys.Order());
@@ -310,7 +310,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void BFloat16CheckpointLoadsIntoAFloat32ModuleExactly()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var source = Randomised(10);
         var bf = State(source).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.BFloat16));
         var path = Path.Combine(dir, "bf16.safetensors");
@@ -337,8 +337,8 @@ public class CheckpointLoaderTests
         var model = new Bag(entries);
         CheckpointLoader.LoadInto(model, Ckpt.Qwen3Model);
 
-        var single = Ckpt.TempDir();
-        var sharded = Ckpt.TempDir();
+        var single = Fixtures.TempDir();
+        var sharded = Fixtures.TempDir();
         CheckpointLoader.Save(model, single);
         CheckpointLoader.Save(model, sharded, maxShardBytes: 100_000);
 
@@ -387,7 +387,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void FindFilesExplainsWhatIsMissing()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var e = Assert.Throws<CheckpointException>(() => CheckpointLoader.FindFiles(dir));
         Assert.Contains(dir, e.Message);
         Assert.Contains(CheckpointLoader.SingleFile, e.Message);
@@ -402,7 +402,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void BrokenIndexesAreRejected()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var net = Randomised(11);
         CheckpointLoader.Save(net, dir, maxShardBytes: 40);
         var indexPath = Path.Combine(dir, CheckpointLoader.IndexFile);
@@ -433,7 +433,7 @@ public class CheckpointLoaderTests
     [Fact]
     public void TheSameKeyInTwoShardsIsAnError()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         Safetensors.Save(Path.Combine(dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["fc1.weight"] = ones(3, 4), ["fc1.bias"] = ones(3) });
         Safetensors.Save(Path.Combine(dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["fc1.weight"] = ones(3, 4) });
         File.WriteAllText(Path.Combine(dir, CheckpointLoader.IndexFile), CheckpointLoader.IndexJson(0, [("fc1.weight", "model-00002-of-00002.safetensors"), ("fc1.bias", "model-00001-of-00002.safetensors")]));
@@ -508,7 +508,7 @@ public class CheckpointMemoryTests(ITestOutputHelper output)
         const int count = 8;
         long[] shape = [2048, 6144];   // 8 × 12.6 M elements: 201 MB in bf16, 403 MB in f32
         var names = Enumerable.Range(0, count).Select(i => ($"layers.{i}.weight", shape)).ToList();
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, CheckpointLoader.SingleFile);
         try
         {

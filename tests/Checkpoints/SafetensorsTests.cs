@@ -15,13 +15,6 @@ internal static class Ckpt
 
     public static string Qwen3Model => Fixture("qwen3", "model.safetensors");
 
-    public static string TempDir()
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "smvl-ckpt-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
     /// <summary>A file with this exact header text (padded with spaces to 8 bytes) and data section.</summary>
     public static string WriteRaw(string dir, string headerJson, byte[] data, string name = "raw.safetensors", long? claimedHeaderLength = null)
     {
@@ -166,7 +159,7 @@ public class SafetensorsTests
     public void ResavingTheFixtureModelIsByteIdentical(string set)
     {
         var source = Ckpt.Fixture(set, "model.safetensors");
-        var copy = Resave(source, Ckpt.TempDir());
+        var copy = Resave(source, Fixtures.TempDir());
         Assert.Equal(File.ReadAllBytes(source), File.ReadAllBytes(copy));
     }
 
@@ -183,7 +176,7 @@ public class SafetensorsTests
     public void ResavingAMixedDTypeFixtureGivesAnEquivalentHeader(string set)
     {
         var source = Ckpt.Fixture(set, "reference.safetensors");
-        var copy = Resave(source, Ckpt.TempDir());
+        var copy = Resave(source, Fixtures.TempDir());
         var (n1, h1, d1) = Ckpt.RawHeader(source);
         var (n2, h2, d2) = Ckpt.RawHeader(copy);
         var raw1 = File.ReadAllBytes(source);
@@ -213,7 +206,7 @@ public class SafetensorsTests
     [Fact]
     public void OutputMatchesTheSafetensorsLibraryTestVectors()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         byte[] Save(IEnumerable<KeyValuePair<string, Tensor>> tensors, Dictionary<string, string>? meta = null)
         {
             var path = Path.Combine(dir, Guid.NewGuid().ToString("N") + ".safetensors");
@@ -247,7 +240,7 @@ public class SafetensorsTests
     [Fact]
     public void WhitespacePaddedHeadersAreAccepted()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "ws.safetensors");
         File.WriteAllBytes(path, [6, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0A, (byte)'{', (byte)'}', 0x0D, 0x20]);
         using (var f = SafetensorsFile.Open(path)) Assert.Empty(f.Tensors);
@@ -262,7 +255,7 @@ public class SafetensorsTests
     [Fact]
     public void HeaderLayoutFollowsThePythonLibrary()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "x.safetensors");
         Safetensors.Save(path, new Dictionary<string, Tensor>
         {
@@ -286,7 +279,7 @@ public class SafetensorsTests
     [Fact]
     public void NamesAndMetadataAreEscapedLikeSerdeJson()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "x.safetensors");
         const string name = "tête.\"q\"\\k\n\u0001";
         var meta = new Dictionary<string, string> { ["note"] = "漢字 </script> & 'x'", ["empty"] = "" };
@@ -327,7 +320,7 @@ public class SafetensorsTests
     public void EveryDTypeRoundTripsBitExactly(string dtype)
     {
         var type = Types[dtype];
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, $"{dtype}.safetensors");
         var tensors = new Dictionary<string, Tensor>
         {
@@ -362,7 +355,7 @@ public class SafetensorsTests
     [Fact]
     public void NonContiguousTensorsAreWrittenInLogicalOrder()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "t.safetensors");
         using var a = arange(12, dtype: float32).reshape(3, 4);
         using var t = a.t();
@@ -376,7 +369,7 @@ public class SafetensorsTests
     [Fact]
     public void BFloat16LoadsAsBFloat16AndConvertsLikeShiftingTheBits()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "bf16.safetensors");
         using (var f32 = Safetensors.Load(Ckpt.Qwen3Model)["model.embed_tokens.weight"])
         using (var special = tensor(new float[] { 0f, -0f, 1f, -2.5f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e-40f, 3.0e38f }))
@@ -417,7 +410,7 @@ public class SafetensorsTests
     [Fact]
     public void Float16ConvertsToFloat32LikeSystemHalf()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "f16.safetensors");
         using (var h = RandomBits(ScalarType.Float16, [1000], 7)) Safetensors.Save(path, [KeyValuePair.Create("h", h)]);
         var (_, _, dataStart) = Ckpt.RawHeader(path);
@@ -438,7 +431,7 @@ public class SafetensorsTests
     [Fact]
     public void ReadIntoFillsAnExistingTensorInPlaceThroughSmallChunks()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "r.safetensors");
         using var source = RandomBits(ScalarType.BFloat16, [37, 11], 5);
         Safetensors.Save(path, [KeyValuePair.Create("w", source)]);
@@ -472,7 +465,7 @@ public class SafetensorsTests
     [Fact]
     public void SaveReplacesAtomicallyAndLeavesNoTemporaryFiles()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "m.safetensors");
         Safetensors.Save(path, [KeyValuePair.Create("a", ones(4))]);
         var before = File.ReadAllBytes(path);
@@ -491,7 +484,7 @@ public class SafetensorsTests
     [Fact]
     public void SaveRejectsBadNames()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "m.safetensors");
         var e = Assert.Throws<CheckpointException>(() => Safetensors.Save(path, [KeyValuePair.Create("__metadata__", ones(1))]));
         Assert.Contains("__metadata__", e.Message);
@@ -519,7 +512,7 @@ public class SafetensorsTests
     [Fact]
     public void TruncatedDataIsCaughtAtOpenNamingTheTensor()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var bytes = File.ReadAllBytes(Ckpt.Qwen3Model);
         var path = Path.Combine(dir, "cut.safetensors");
         File.WriteAllBytes(path, bytes[..^100]);
@@ -536,7 +529,7 @@ public class SafetensorsTests
     [Fact]
     public void HeaderLengthBeyondTheFileIsRejected()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Ckpt.WriteRaw(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4], claimedHeaderLength: 4096);
         Assert.Contains("past the end", OpenFails(path).Message);
         path = Ckpt.WriteRaw(dir, "{}", [], name: "huge.safetensors", claimedHeaderLength: long.MaxValue);
@@ -548,7 +541,7 @@ public class SafetensorsTests
     [Fact]
     public void OverlappingOffsetsNameBothTensors()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Ckpt.WriteRaw(dir,
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
             new byte[24]);
@@ -587,7 +580,7 @@ public class SafetensorsTests
     [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", "twice")]
     public void MalformedEntriesNameTheFileAndTensor(string header, string problem)
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Ckpt.WriteRaw(dir, header, new byte[16]);
         var e = OpenFails(path);
         NamesTensor(e, "w");
@@ -602,7 +595,7 @@ public class SafetensorsTests
     [InlineData("{\"__metadata__\":[\"a\"]}", "__metadata__")]
     public void InvalidHeadersNameTheFile(string header, string problem)
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var e = OpenFails(Ckpt.WriteRaw(dir, header, new byte[16]));
         Assert.Contains(problem, e.Message);
     }
@@ -610,7 +603,7 @@ public class SafetensorsTests
     [Fact]
     public void InvalidUtf8HeaderIsRejected()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "utf8.safetensors");
         var header = new byte[] { (byte)'{', (byte)'"', 0xFF, 0xFE, (byte)'"', (byte)':', (byte)'1', (byte)'}' };
         File.WriteAllBytes(path, BitConverter.GetBytes(8L).Concat(header).ToArray());
@@ -620,7 +613,7 @@ public class SafetensorsTests
     [Fact]
     public void BoolBytesOtherThanZeroAndOneAreRejectedOnRead()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Ckpt.WriteRaw(dir, "{\"m\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4]}}", [0, 1, 2, 0]);
         using var f = SafetensorsFile.Open(path);
         var e = Assert.Throws<CheckpointException>(() => f.Read("m"));
@@ -631,7 +624,7 @@ public class SafetensorsTests
     [Fact]
     public void FileTruncatedAfterOpenFailsOnReadNamingTheTensor()
     {
-        var dir = Ckpt.TempDir();
+        var dir = Fixtures.TempDir();
         var path = Path.Combine(dir, "m.safetensors");
         File.Copy(Ckpt.Qwen3Model, path);
         using var f = SafetensorsFile.Open(path);

@@ -16,7 +16,7 @@ public class GradientCheckpointingTests
     private static (float loss, Dictionary<string, Tensor> grads) LossAndGrads(SmolVLMForConditionalGeneration model, Batch batch,
                                                                               bool checkpointing, long rngSeed)
     {
-        model.model.text_model.GradientCheckpointing = checkpointing;
+        Checkpointing(model, checkpointing);
         model.train();
         manual_seed(rngSeed);
         foreach (var p in model.parameters()) p.grad = null;
@@ -24,9 +24,13 @@ public class GradientCheckpointingTests
         loss.backward();
         var grads = model.named_parameters().Where(p => p.parameter.requires_grad)
                          .ToDictionary(p => p.name, p => p.parameter.grad!.clone());
-        model.model.text_model.GradientCheckpointing = false;
+        Checkpointing(model, false);
         return (loss.item<float>(), grads);
     }
+
+    /// <summary>Both stacks: the decoder and, where it trains, the vision encoder.</summary>
+    private static void Checkpointing(SmolVLMForConditionalGeneration model, bool on) =>
+        model.model.text_model.GradientCheckpointing = model.model.vision_model.GradientCheckpointing = on;
 
     private static void AssertSameAsPlainPath(SmolVLMForConditionalGeneration model, int expectedTrainables)
     {
@@ -69,14 +73,36 @@ public class GradientCheckpointingTests
     }
 
     [Fact]
+    public void TheBackwardPassKeepsOneSetOfGradients()
+    {
+        // The recomputed layers' parameter gradients go straight into .grad; none may be left behind in
+        // the caller's scope (autograd would then have accumulated a copy: twice the gradients' memory).
+        var model = StitchKit.Stitched(policy: FreezePolicy.Full);
+        Checkpointing(model, true);
+        model.train();
+        using var batch = StitchKit.MakeBatch(3, batch: 2, t: 16);
+        using var scope = NewDisposeScope();
+        var loss = CausalLMLoss.Sum(model, batch);
+        var before = scope.DisposablesView.ToHashSet();
+        loss.backward();
+        long left = scope.DisposablesView.Where(d => !before.Contains(d)).OfType<Tensor>().Sum(t => t.NumberOfElements);
+        long layerParameters = model.model.text_model.layers.Concat<TorchSharp.torch.nn.Module>(model.model.vision_model.encoder.layers)
+            .SelectMany(l => l.parameters()).Sum(p => p.numel());
+        Assert.True(model.model.text_model.layers[0].parameters().All(p => p.grad is not null), "no gradient reached the layers");
+        Assert.True(left < layerParameters / 2, $"the backward pass left {left:N0} elements in the caller's scope; the layers have {layerParameters:N0} parameters");
+        Checkpointing(model, false);
+    }
+
+    [Fact]
     public void TrainingStepsAreThoseOfThePlainPath()
     {
         List<double> Run(bool checkpointing)
         {
             var model = StitchKit.Stitched();
             var options = new TrainOptions { Steps = 4, GradAccum = 2, EvalEvery = 0, SaveEvery = 0, Progress = false, GradientCheckpointing = checkpointing };
-            var trainer = new Trainer(model, options, Fixtures.TempDir()) { Tensorboard = false };
+            using var trainer = new Trainer(model, options, Fixtures.TempDir()) { Tensorboard = false };
             Assert.Equal(checkpointing, model.model.text_model.GradientCheckpointing);
+            Assert.Equal(checkpointing, model.model.vision_model.GradientCheckpointing);
             trainer.Run(new StitchKit.Source(seed: 9, pads: [0, 3]));
             return trainer.Losses;
         }
@@ -91,7 +117,7 @@ public class GradientCheckpointingTests
         model.eval();
         using var _ = no_grad();
         using var plain = model.forward(batch.InputIds, batch.PixelValues, batch.AttentionMask);
-        model.model.text_model.GradientCheckpointing = true;
+        Checkpointing(model, true);
         using var ckpt = model.forward(batch.InputIds, batch.PixelValues, batch.AttentionMask);
         Assert.Equal(0.0, Fixtures.MaxAbsDiff(plain, ckpt));
     }

@@ -54,7 +54,7 @@ public class LoraTests(ITestOutputHelper log)
         Assert.All(trainable, n => Assert.True(n.StartsWith("model.connector.") || Freezing.IsLoraParameter(n), n));
         Assert.Contains(Freezing.Table(model), r => r.module == "lora" && r.trainable == r.total && r.total > 0);
 
-        var trainer = new Trainer(model, StitchKit.Options(10, lr: 1e-2), Fixtures.TempDir()) { Tensorboard = false };
+        using var trainer = new Trainer(model, StitchKit.Options(10, lr: 1e-2), Fixtures.TempDir()) { Tensorboard = false };
         trainer.Run(new StitchKit.Source(fixedBatch: true));
         log.WriteLine(string.Join(" ", trainer.Losses.Select(l => l.ToString("F4"))));
         Assert.True(trainer.Losses[^1] < trainer.Losses[0]);

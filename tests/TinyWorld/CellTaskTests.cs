@@ -50,7 +50,7 @@ public class CellTaskTests
         var textBefore = parent.model.text_model.named_parameters().ToDictionary(np => np.name, np => np.parameter.detach().clone());
         var towerBefore = parent.model.vision_model.named_parameters().ToDictionary(np => np.name, np => np.parameter.detach().clone());
         var options = new TrainOptions { Steps = 80, GradAccum = 1, LearningRate = 1e-2, WarmupSteps = 4, WeightDecay = 0, ClipNorm = 0, EvalEvery = 0, SaveEvery = 0, Progress = false };
-        var trainer = new Trainer(task, options, Fixtures.TempDir()) { Tensorboard = false };
+        using var trainer = new Trainer(task, options, Fixtures.TempDir()) { Tensorboard = false };
         trainer.Run(task.Objective(data, microBatch: 8, seed: 1));
 
         Assert.All(trainer.TrainableNames, n => Assert.True(n.StartsWith("vision_model.") || n.StartsWith("head."), n));

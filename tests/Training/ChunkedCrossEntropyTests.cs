@@ -49,7 +49,7 @@ public class ChunkedCrossEntropyTests
     {
         List<double> Run(TrainOptions o)
         {
-            var trainer = new Trainer(StitchKit.Stitched(), o, Fixtures.TempDir()) { Tensorboard = false };
+            using var trainer = new Trainer(StitchKit.Stitched(), o, Fixtures.TempDir()) { Tensorboard = false };
             trainer.Run(new StitchKit.Source(seed: 2, pads: [0, 3]));
             return trainer.Losses;
         }

@@ -33,7 +33,7 @@ public static class TrainStepBench
             Steps = warmup + steps, GradAccum = 1, MicroBatch = 1, Schedule = "constant", WarmupSteps = 0,
             EvalEvery = 0, SaveEvery = 0, GradientCheckpointing = leanChunk > 0, LossChunk = leanChunk,
         };
-        var trainer = new Trainer(model, options, runDir) { Tensorboard = false };
+        using var trainer = new Trainer(model, options, runDir) { Tensorboard = false };
         var source = new SyntheticSource(model.Config, seq, tiles);
         var seconds = new List<double>();
         double loss = double.NaN;
@@ -52,7 +52,7 @@ public static class TrainStepBench
         }
         finally
         {
-            model.model.text_model.GradientCheckpointing = false;
+            foreach (var stack in model.modules().OfType<ICheckpointedStack>()) stack.GradientCheckpointing = false;
             using (no_grad())
                 for (int i = 0; i < trainable.Count; i++) trainable[i].copy_(before[i]);
             foreach (var t in before) t.Dispose();

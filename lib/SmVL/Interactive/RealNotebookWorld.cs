@@ -139,9 +139,9 @@ public sealed class RealNotebookWorld : NotebookWorld
                     maxConnector, run.Losses, run.Trainable, run.Total, evaluation.Predictions));
                 scores = evaluation.Accuracy;
             }
-            // The finished run's optimizer state is native memory the GC cannot see; free it before the next full-size model loads.
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
+            // The finished run's tensors are native memory the GC cannot see, and glibc keeps freed blocks resident: hand both
+            // back before the next full-size model loads, or the kernel's peak is the runs' sum.
+            NativeAllocator.Release();
         }
         var gallery = eval.Take(12).Select((e, i) => new GalleryEntry(ImageCodec.EncodePng(e.Image), e.Question, e.Answer,
             runs.Select(r => (r.Name, r.Predictions[i].Prediction)).ToList())).ToList();

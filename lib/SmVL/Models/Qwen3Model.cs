@@ -9,7 +9,7 @@ namespace SmVL.Models;
 /// `model_type: llama` the same module is SmolLM2/Llama (no q/k norm). Field names are HF's so a
 /// checkpoint's `model.*` tensors load by name.
 /// </summary>
-public sealed class Qwen3Model : nn.Module
+public sealed class Qwen3Model : nn.Module, ICheckpointedStack
 {
     public readonly Embedding embed_tokens;
     public readonly ModuleList<Qwen3DecoderLayer> layers;
@@ -53,9 +53,10 @@ public sealed class Qwen3Model : nn.Module
         hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         for (int i = 0; i < layers.Count; i++)
         {
+            var layer = layers[i];
             h = GradientCheckpointing && cache is null
-                ? Models.GradientCheckpointing.Layer(layers[i], h, cos, sin, mask)
-                : layers[i].forward(h, cos, sin, mask, cache, i);
+                ? Models.GradientCheckpointing.Layer(layer, h, [cos, sin, mask], (x, t) => layer.forward(x, t[0]!, t[1]!, t[2], null, 0))
+                : layer.forward(h, cos, sin, mask, cache, i);
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return norm.forward(h).MoveToOuterDisposeScope();

@@ -11,7 +11,7 @@ namespace SmVL.Models;
 /// every position. No CLS token, no pooling head. Field names are HF's
 /// (`vision_model.embeddings.patch_embedding`, `encoder.layers.N...`, `post_layernorm`).
 /// </summary>
-public sealed class VisionTransformer : nn.Module
+public sealed class VisionTransformer : nn.Module, ICheckpointedStack
 {
     public readonly VisionEmbeddings embeddings;
     public readonly VisionEncoder encoder;
@@ -28,6 +28,13 @@ public sealed class VisionTransformer : nn.Module
     }
 
     /// <summary>
+    /// HF's `gradient_checkpointing` of the encoder: when the tower trains (a full fine-tune), each
+    /// encoder layer keeps only its input and runs again in the backward pass (<see cref="Models.GradientCheckpointing"/>).
+    /// A frozen tower records nothing either way.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>
     /// (N, 3, H, W) pixels in [-1, 1] → last_hidden_state (N, P, D). <paramref name="patchAttentionMask"/>
     /// (N, h, w), 1 = valid patch, selects HF's bucketed position ids and masks padded keys; null = all valid.
     /// </summary>
@@ -41,7 +48,9 @@ public sealed class VisionTransformer : nn.Module
             : AttentionMask.Padding(patchAttentionMask.reshape(patchAttentionMask.shape[0], -1), h.dtype);
         foreach (var layer in encoder.layers)
         {
-            h = layer.forward(h, mask);
+            h = GradientCheckpointing
+                ? Models.GradientCheckpointing.Layer(layer, h, [mask], (x, t) => layer.forward(x, t[0]))
+                : layer.forward(h, mask);
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return post_layernorm.forward(h).MoveToOuterDisposeScope();

@@ -176,7 +176,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             Steps = s.LanguageSteps, GradAccum = 1, LearningRate = s.LanguageLearningRate, Schedule = "cosine", WarmupRatio = 0.03,
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0, ProgressLabel = "language",
         };
-        var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
+        using var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
         trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (step, _) => cores?.Step(step), cancel: cancel);
         using var lm = vocabulary.Export(compact.lm, full);
         var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
@@ -237,7 +237,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
             Steps = s.VisionSteps, GradAccum = 1, LearningRate = s.VisionLearningRate, Schedule = "cosine", WarmupSteps = s.VisionSteps / 30,
             WeightDecay = 0.0, ClipNorm = 0, EvalEvery = 0, SaveEvery = 0, ProgressLabel = "vision",
         };
-        var trainer = new Trainer(task, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
+        using var trainer = new Trainer(task, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
         trainer.Run(task.Objective(data, s.ParentBatch, s.Seed), onStep: (step, _) => cores?.Step(step), cancel: cancel);
         var seeing = SeeingAccuracy(task, new TinyWorldGenerator(s.Seed, stream: 8).Generate(200));
         log($"smolvlm parent: vision tower {s.VisionSteps} steps of the dense cell task, loss {trainer.Losses.Take(5).Average():F3} → {trainer.Losses.TakeLast(20).Average():F3}, {clock.Elapsed.TotalSeconds:F0}s; " +

@@ -186,5 +186,9 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         };
     }
 
-    public void Dispose() => Model?.Dispose();
+    public void Dispose()
+    {
+        Trainer?.Dispose();
+        Model?.Dispose();
+    }
 }

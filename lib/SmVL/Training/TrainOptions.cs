@@ -32,8 +32,9 @@ public sealed record TrainOptions
     [JsonPropertyName("save_every")] public int SaveEvery { get; init; } = 50;
     [JsonPropertyName("keep_last")] public int KeepLast { get; init; } = 2;
     /// <summary>
-    /// Recompute each decoder layer in the backward pass instead of keeping its activations (HF's
-    /// `gradient_checkpointing`): a frozen 0.6B stack at 2,048 tokens then holds one tensor per layer.
+    /// Recompute each decoder layer (and, when the vision tower trains, each encoder layer) in the
+    /// backward pass instead of keeping its activations (HF's `gradient_checkpointing`): a frozen
+    /// 0.6B stack at 2,048 tokens then holds one tensor per layer.
     /// Same loss and gradients; one more forward of the stack per step.
     /// </summary>
     [JsonPropertyName("gradient_checkpointing"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]

@@ -27,9 +27,9 @@ public sealed class TrainingInterruptedException(long step, string? checkpoint)
 /// accumulation (the sum over all labelled tokens of the accumulated micro-batches divided by
 /// their count); the pre-clip grad norm and per-module grad norms every step. Checkpoints hold
 /// trainables + optimizer state + step; data is indexed by step, so a resumed run is bitwise the
-/// uninterrupted one on CPU.
+/// uninterrupted one on CPU. Disposing it frees the optimizer state (native memory the GC cannot see).
 /// </summary>
-public sealed class Trainer
+public sealed class Trainer : IDisposable
 {
     private readonly nn.Module _model;
     private readonly ICausalLM? _lm;
@@ -53,7 +53,7 @@ public sealed class Trainer
         _optimizer = new AdamW(_trainable, options.LearningRate, options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
         _lr = Schedules.Create(options.Schedule, options.Warmup, options.Steps, options.LearningRate);
         if (options.GradientCheckpointing)
-            foreach (var stack in model.modules().OfType<Qwen3Model>()) stack.GradientCheckpointing = true;
+            foreach (var stack in model.modules().OfType<ICheckpointedStack>()) stack.GradientCheckpointing = true;
     }
 
     public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.name).ToList();
@@ -224,4 +224,6 @@ public sealed class Trainer
         }
         return sum / Math.Max(1, count);
     }
+
+    public void Dispose() => _optimizer.Dispose();
 }
