@@ -10,8 +10,8 @@ namespace SmVL;
 /// (one thread), its head + loss from 243 to 91 ms. Opt-in (<see cref="Enable"/>: the CLI, the
 /// benchmarks and the tests call it first thing, the notebooks' tiny world before it trains), since it
 /// changes malloc for the whole process, a notebook kernel included; MALLOC_* environment variables set by the user take precedence. The
-/// price: freed blocks below the heap's top stay resident, so after a large job (a full-size run
-/// peaks at 19 GB) call <see cref="Release"/>.
+/// price: freed blocks below the heap's top stay resident, so after a large job (a full-size run)
+/// call <see cref="Release"/>.
 /// </summary>
 public static partial class NativeAllocator
 {
@@ -32,7 +32,7 @@ public static partial class NativeAllocator
     /// <summary>
     /// Hands every free page back to the OS: collects unreachable tensors (their finalizers free
     /// native memory), then malloc_trim, which also releases free pages in the middle of the heap.
-    /// Without it a test process that once ran a full-size model keeps its 19 GB peak resident.
+    /// Without it a process that once ran a full-size model keeps its peak resident.
     /// </summary>
     public static void Release()
     {
