@@ -53,6 +53,7 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
             FullSizeCheckpoints.WriteCauldronSubset(Path.Combine(root, "data", "the_cauldron"), "cocoqa", trainRows: 6, seed: 3);
             output.WriteLine($"random full-size checkpoints and data written in {clock.Elapsed.TotalSeconds:F0} s");
             NativeAllocator.Release();   // the writers' freed weights stay resident otherwise (the test host serves large blocks from its heap)
+            output.WriteLine($"test host beside the kernels: {SmVL.Benchmarks.MemoryProbe.CurrentBytes / 1e9:F2} GB resident, {GC.GetGCMemoryInfo().HeapSizeBytes / 1e9:F2} GB of it managed");
 
             var settings = new Dictionary<string, string?>
             {

@@ -25,7 +25,8 @@ public sealed class GradientCheckpointing : autograd.MultiTensorFunction<Gradien
     public override string Name => nameof(GradientCheckpointing);
 
     // Argument positions of apply(): the input, the generator state, the layer, its forward, the
-    // count of further inputs, then those inputs, then the layer's trainable parameters.
+    // count of further inputs, then those inputs, then the layer's trainable parameters (arguments
+    // so that autograd runs the node even when x needs no gradient, e.g. the first layer of a frozen stack).
     private const int X = 0, Rng = 1, Module = 2, Run = 3, InputCount = 4, FirstInput = 5;
 
     /// <summary>
