@@ -75,7 +75,7 @@ public sealed class GradientCheckpointing : autograd.MultiTensorFunction<Gradien
         var run = (Func<Tensor, Tensor?[], Tensor>)ctx.get_data("run");
         bool inputGrad = (bool)ctx.get_data("input_requires_grad");
         int arguments = (int)ctx.get_data("arguments");
-        var inputs = saved.Skip(2).Select(Present).ToArray();
+        var inputs = saved.Skip(Rng + 1).Select(Present).ToArray();   // saved: x, the generator state, then the inputs
         var parameters = layer.parameters().Where(p => p.requires_grad).ToArray();
         int firstParameter = FirstInput + inputs.Length;
         if (firstParameter + parameters.Length != arguments)

@@ -53,14 +53,16 @@ public sealed class Qwen3Model : nn.Module, ICheckpointedStack
         hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         for (int i = 0; i < layers.Count; i++)
         {
-            var layer = layers[i];
             h = GradientCheckpointing && cache is null
-                ? Models.GradientCheckpointing.Layer(layer, h, [cos, sin, mask], (x, t) => layer.forward(x, t[0]!, t[1]!, t[2], null, 0))
-                : layer.forward(h, cos, sin, mask, cache, i);
+                ? Checkpointed(layers[i], h, cos, sin, mask)
+                : layers[i].forward(h, cos, sin, mask, cache, i);
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return norm.forward(h).MoveToOuterDisposeScope();
     }
+
+    private static Tensor Checkpointed(Qwen3DecoderLayer layer, Tensor h, Tensor cos, Tensor sin, Tensor? mask) =>
+        Models.GradientCheckpointing.Layer(layer, h, [cos, sin, mask], (x, t) => layer.forward(x, t[0]!, t[1]!, t[2], null, 0));
 
     protected override void Dispose(bool disposing)
     {

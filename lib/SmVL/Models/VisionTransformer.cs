@@ -48,13 +48,14 @@ public sealed class VisionTransformer : nn.Module, ICheckpointedStack
             : AttentionMask.Padding(patchAttentionMask.reshape(patchAttentionMask.shape[0], -1), h.dtype);
         foreach (var layer in encoder.layers)
         {
-            h = GradientCheckpointing
-                ? Models.GradientCheckpointing.Layer(layer, h, [mask], (x, t) => layer.forward(x, t[0]))
-                : layer.forward(h, mask);
+            h = GradientCheckpointing ? Checkpointed(layer, h, mask) : layer.forward(h, mask);
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return post_layernorm.forward(h).MoveToOuterDisposeScope();
     }
+
+    private static Tensor Checkpointed(VisionEncoderLayer layer, Tensor h, Tensor? mask) =>
+        Models.GradientCheckpointing.Layer(layer, h, [mask], (x, t) => layer.forward(x, t[0]));
 }
 
 /// <summary>Patch embedding (Conv2d k=s=patch, row-major patch order) + position embedding.</summary>
