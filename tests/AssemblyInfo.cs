@@ -7,9 +7,6 @@ namespace SmVL.Tests;
 
 internal static class TestProcess
 {
-    /// <summary>The parent of every test run's temp root: /tmp/smvl-tests/&lt;process id&gt;.</summary>
-    internal static readonly string TempParent = Path.Combine(Path.GetTempPath(), "smvl-tests");
-
     /// <summary>
     /// Before any test allocates: the test host allocates as the CLI does (SmVL's allocator setting is
     /// opt-in), and every temp file of the run (the tests', the CLI's and the kernels' they start)
@@ -22,17 +19,20 @@ internal static class TestProcess
     internal static void Init()
     {
         NativeAllocator.Enable();
-        Directory.CreateDirectory(TempParent);
-        foreach (var stale in Directory.GetDirectories(TempParent))
-            if (int.TryParse(Path.GetFileName(stale), out int pid) && !IsAlive(pid))
-                try { Directory.Delete(stale, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        string root = Path.Combine(TempParent, Environment.ProcessId.ToString());
+        string parent = Path.Combine(Path.GetTempPath(), "smvl-tests");   // /tmp/smvl-tests/<process id>
+        Directory.CreateDirectory(parent);
+        foreach (var stale in Directory.GetDirectories(parent))
+            if (int.TryParse(Path.GetFileName(stale), out int pid) && !IsAlive(pid)) TryDelete(stale);
+        string root = Path.Combine(parent, Environment.ProcessId.ToString());
         Directory.CreateDirectory(root);
         Environment.SetEnvironmentVariable("TMPDIR", root);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static bool IsAlive(int pid)

@@ -90,7 +90,6 @@ public class GradientCheckpointingTests
             .SelectMany(l => l.parameters()).Sum(p => p.numel());
         Assert.True(model.model.text_model.layers[0].parameters().All(p => p.grad is not null), "no gradient reached the layers");
         Assert.True(left < layerParameters / 2, $"the backward pass left {left:N0} elements in the caller's scope; the layers have {layerParameters:N0} parameters");
-        Checkpointing(model, false);
     }
 
     [Fact]

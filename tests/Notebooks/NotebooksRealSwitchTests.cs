@@ -18,8 +18,9 @@ namespace SmVL.Tests.Notebooks;
 /// 2 steps each, scored on 1 held-out question with answers of at most 4 tokens (SMVL_NOTEBOOK_STEPS,
 /// SMVL_NOTEBOOK_EVAL, SMVL_NOTEBOOK_MAX_NEW_TOKENS); images are
 /// one 512-px tile (the folder's preprocessor_config). ~3.4 GB of checkpoints plus ~8.4 GB of saved
-/// runs on disk; 16.6 GB peak resident in 05's kernel process (the broken_full run's step: weights,
-/// gradients and AdamW state of the whole model); each notebook's kernel exits before the next starts.
+/// runs on disk; the suite's largest resident set is 05's kernel process (the broken_full run's step: weights,
+/// gradients and AdamW state of the whole model; notebooks/README.md has the measured peak); each notebook's
+/// kernel exits before the next starts.
 /// In the DefaultDevice collection so no other notebook test runs while the switch is set.
 /// </summary>
 [Trait("Category", "Slow")]
@@ -42,7 +43,7 @@ public sealed class NotebooksRealSwitchTests(ITestOutputHelper output)
     [Fact]
     public async Task Every_notebook_runs_on_full_size_random_checkpoints()
     {
-        NativeAllocator.Release();   // start from what is live, not from what earlier tests left on the heap: 05's kernel peaks at 16.6 GB
+        NativeAllocator.Release();   // start from what is live, not from what earlier tests left on the heap: 05's kernel needs most of the machine
         string root = Fixtures.TempDir();
         var saved = Settings.ToDictionary(s => s, Environment.GetEnvironmentVariable);
         try
