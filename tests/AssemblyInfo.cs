@@ -10,8 +10,8 @@ internal static class TestProcess
     /// <summary>
     /// Before any test allocates: the test host allocates as the CLI does (SmVL's allocator setting is
     /// opt-in), and every temp file of the run (the tests', the CLI's and the kernels' they start)
-    /// goes under one root that is deleted when the run ends; roots left by runs that were killed are
-    /// deleted when the next run starts. A run writes gigabytes there (full-size checkpoints, saved runs).
+    /// goes under one root that is deleted when the host exits; a root left behind (the runner may stop the
+    /// host before its exit handlers finish, or kill it) is deleted when the next run starts. A run writes gigabytes there (full-size checkpoints, saved runs).
     /// </summary>
 #pragma warning disable CA2255 // an initializer on purpose: before any test allocates or writes
     [ModuleInitializer]
