@@ -34,6 +34,7 @@ public static class DecodeBreakdown
         for (int step = 0; step <= tokens; step++)
         {
             using var scope = NewDisposeScope();
+            using var team = RowParallelLinear.TeamOnly();      // as the generator's decode step
             var id = randint(0, vocab, new long[] { 1, 1 }, generator: gen);
             long clock = Stopwatch.GetTimestamp();
             var h = text.embed_tokens.forward(id);

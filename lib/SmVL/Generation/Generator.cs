@@ -123,6 +123,7 @@ public static class Generator
     private static Tensor Decode(ICausalLM model, long[] last, long length, long[] padding, KvCache cache, Device device)
     {
         var ids = tensor(last, last.Length, 1, device: device);
+        using var team = last.Length == 1 && device.type == DeviceType.CPU ? RowParallelLinear.TeamOnly() : default;
         if (padding.All(p => p == 0)) return LastLogits(model, ids, null, cache, null, null);
         var positions = tensor(padding.Select(p => length - 1 - p).ToArray(), last.Length, 1, device: device);
         return LastLogits(model, ids, KeyMask(padding, length, device), cache, positions, null);
