@@ -64,6 +64,23 @@ public class RowParallelLinearTests
     }
 
     [Fact]
+    public void SeveralProductsInOneJobGiveEachProductsBits()
+    {
+        using var _ = no_grad();
+        var x = randn(1, 1, 64);
+        nn.Module<Tensor, Tensor>[] layers = [nn.Linear(64, 1027), nn.Linear(64, 48, hasBias: false), nn.Linear(64, 500)];
+        var together = WithThreads(2, () => RowParallelLinear.Forward(x, layers));
+        Assert.Equal(layers.Length, together.Length);
+        for (int i = 0; i < layers.Length; i++)
+        {
+            var alone = WithThreads(1, () => RowParallelLinear.Forward(layers[i], x));
+            Assert.Equal(alone.shape, together[i].shape);
+            Assert.Equal(alone.data<float>().ToArray(), together[i].data<float>().ToArray());
+            Assert.True(Fixtures.MaxAbsDiff(alone, layers[i].forward(x)) < 1e-5);
+        }
+    }
+
+    [Fact]
     public void TeamOnlyRunsLibtorchOnOneThreadAndRestoresTheCount()
     {
         WithThreads(2, () =>

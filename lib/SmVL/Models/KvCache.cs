@@ -27,21 +27,31 @@ public sealed class KvCache : IDisposable
     /// <summary>Append this step's (B, Hkv, T, D) keys/values; returns views of the full cached K/V (B, Hkv, length, D).</summary>
     public (Tensor k, Tensor v) Append(int layer, Tensor k, Tensor v)
     {
-        long length = _lengths[layer], needed = length + k.shape[2];
+        var (keys, values, position) = Reserve(layer, k);
+        using (var scope = NewDisposeScope())
+        {
+            keys.narrow(2, position, k.shape[2]).copy_(k);
+            values.narrow(2, position, v.shape[2]).copy_(v);
+        }
+        return (keys.narrow(2, 0, _lengths[layer]), values.narrow(2, 0, _lengths[layer]));
+    }
+
+    /// <summary>
+    /// Room for <paramref name="like"/>'s T new positions (B, Hkv, T, D), counted as cached from now on:
+    /// the layer's whole buffers and the first position to write, for a caller that writes them itself.
+    /// </summary>
+    public (Tensor keys, Tensor values, long position) Reserve(int layer, Tensor like)
+    {
+        long length = _lengths[layer], needed = length + like.shape[2];
         if (_buffers[layer] is not { } buffer || buffer.k.shape[2] < needed)
         {
             long capacity = Math.Max(needed, 2 * (_buffers[layer]?.k.shape[2] ?? 0));
-            var grown = (Grow(_buffers[layer]?.k, length, capacity, k), Grow(_buffers[layer]?.v, length, capacity, v));
+            var grown = (Grow(_buffers[layer]?.k, length, capacity, like), Grow(_buffers[layer]?.v, length, capacity, like));
             if (_buffers[layer] is { } old) { old.k.Dispose(); old.v.Dispose(); }
             _buffers[layer] = buffer = grown;
         }
-        using (var scope = NewDisposeScope())
-        {
-            buffer.k.narrow(2, length, k.shape[2]).copy_(k);
-            buffer.v.narrow(2, length, v.shape[2]).copy_(v);
-        }
         _lengths[layer] = needed;
-        return (buffer.k.narrow(2, 0, needed), buffer.v.narrow(2, 0, needed));
+        return (buffer.k, buffer.v, length);
     }
 
     /// <summary>A buffer of <paramref name="capacity"/> positions holding the first <paramref name="length"/> of <paramref name="old"/>.</summary>

@@ -41,9 +41,15 @@ public sealed class Qwen3Attention : nn.Module
     {
         using var scope = NewDisposeScope();
         long B = x.shape[0], T = x.shape[1];
-        var q = RowParallelLinear.Forward(q_proj, x).view(B, T, _heads, _headDim);
-        var k = RowParallelLinear.Forward(k_proj, x).view(B, T, _kvHeads, _headDim);
-        var v = RowParallelLinear.Forward(v_proj, x).view(B, T, _kvHeads, _headDim).transpose(1, 2);
+        var qkv = RowParallelLinear.Forward(x, q_proj, k_proj, v_proj);
+        if (T == 1 && mask is null && cache is not null && DecodeAttention.Applies(qkv[0], _headDim))
+        {
+            var heads = DecodeAttention.Step(qkv[0], qkv[1], qkv[2], q_norm, k_norm, cos, sin, cache, layer, _heads, _kvHeads, _headDim);
+            return RowParallelLinear.Forward(o_proj, heads).MoveToOuterDisposeScope();
+        }
+        var q = qkv[0].view(B, T, _heads, _headDim);
+        var k = qkv[1].view(B, T, _kvHeads, _headDim);
+        var v = qkv[2].view(B, T, _kvHeads, _headDim).transpose(1, 2);
         if (q_norm is not null) { q = q_norm.forward(q); k = k_norm!.forward(k); }
         q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);            // (B, H, T, D)
         k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);            // (B, Hkv, T, D)

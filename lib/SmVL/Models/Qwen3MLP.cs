@@ -22,7 +22,8 @@ public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var hidden = nn.functional.silu(RowParallelLinear.Forward(gate_proj, x)) * RowParallelLinear.Forward(up_proj, x);
+        var gateUp = RowParallelLinear.Forward(x, gate_proj, up_proj);
+        var hidden = nn.functional.silu(gateUp[0]) * gateUp[1];
         return RowParallelLinear.Forward(down_proj, hidden).MoveToOuterDisposeScope();
     }
 }

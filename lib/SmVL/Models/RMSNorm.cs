@@ -13,10 +13,14 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
     public readonly Parameter weight;
     private readonly Scalar _eps;
 
+    /// <summary>ε added to the mean square.</summary>
+    public double Eps { get; }
+
     public RMSNorm(long size, double eps) : base(nameof(RMSNorm))
     {
         weight = new Parameter(ones(size));
         _eps = Scalars.Of(eps);
+        Eps = eps;
         RegisterComponents();
     }
 

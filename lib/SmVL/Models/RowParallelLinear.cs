@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -8,8 +10,9 @@ namespace SmVL.Models;
 /// A linear layer applied to a single row (one token of one sequence: a decode step), the product that
 /// decides decode speed: every weight is read once per token, so it runs at memory bandwidth or not at
 /// all. libtorch computes a one-row product on one thread. Here the weight's rows are cut into one
-/// block per thread (<see cref="WorkerTeam"/>) and each row's dot product is an AVX-512 loop over
-/// four rows at a time (four read streams, one load of x for four FMAs). Each row is summed by one
+/// block per thread (<see cref="WorkerTeam"/>) and each thread reads its block front to back, one
+/// row at a time (a single sequential stream, which the hardware prefetcher follows best; four rows
+/// interleaved were slower), with four AVX-512 accumulators per row. Each row is summed by one
 /// thread in a fixed order, so the result does not depend on the thread count; it is not bitwise
 /// libtorch's product (a different summation order), as llama.cpp's is not either. Without AVX-512
 /// (or for a width that is not a multiple of 16) the row is multiplied against the blocks as one
@@ -24,32 +27,33 @@ public static unsafe class RowParallelLinear
 
     [ThreadStatic] private static int _teamThreads;
 
+    /// <summary>Threads the team has inside <see cref="TeamOnly"/> on this thread; 0 outside.</summary>
+    public static int TeamThreads => _teamThreads;
+
     /// <summary>
     /// For a decode step whose products are all one-row (batch 1): until disposed, libtorch runs on
     /// the calling thread alone and the products use all of its threads through the team. After a
     /// parallel op libgomp's worker spins for a while on its core; a team worker would share that
     /// core and halve its product's speed. Restores the thread count when disposed.
     /// </summary>
-    public static TeamScope TeamOnly() => new(Enabled ? get_num_threads() : 0);
+    public static TeamScope TeamOnly() => Enabled && _teamThreads == 0 ? new(get_num_threads()) : default;
 
-    /// <summary>See <see cref="TeamOnly"/>.</summary>
+    /// <summary>See <see cref="TeamOnly"/> (a nested scope, or one with the kernels off, changes nothing).</summary>
     public readonly struct TeamScope : IDisposable
     {
-        private readonly int _threads, _before;
+        private readonly int _threads;
 
         internal TeamScope(int threads)
         {
-            (_threads, _before) = (threads, _teamThreads);
-            if (threads <= 1) return;
-            _teamThreads = threads;
-            set_num_threads(1);
+            _threads = _teamThreads = threads;
+            if (threads > 1) set_num_threads(1);
         }
 
         public void Dispose()
         {
-            if (_threads <= 1) return;
-            _teamThreads = _before;
-            set_num_threads(_threads);
+            if (_threads == 0) return;
+            _teamThreads = 0;
+            if (_threads > 1) set_num_threads(_threads);
         }
     }
 
@@ -57,9 +61,36 @@ public static unsafe class RowParallelLinear
     public static Tensor Forward(nn.Module<Tensor, Tensor> module, Tensor x) =>
         module is Linear linear && Applies(x, linear.weight!) ? Apply(x, linear.weight!, linear.bias) : module.forward(x);
 
+    /// <summary>
+    /// The outputs of several layers reading the same row (q, k, v; gate, up) as one job for the team:
+    /// one hand-off instead of one per product, each output the bits <see cref="Forward(nn.Module{Tensor, Tensor}, Tensor)"/> gives.
+    /// </summary>
+    public static Tensor[] Forward(Tensor x, params nn.Module<Tensor, Tensor>[] modules)
+    {
+        if (!modules.All(m => m is Linear l && Applies(x, l.weight!) && KernelTakes(l.weight!, l.bias)))
+            return modules.Select(m => Forward(m, x)).ToArray();
+        var linears = modules.Cast<Linear>().ToArray();
+        var outputs = linears.Select(l => empty(OutputShape(x, l.weight!), float32)).ToArray();
+        using var row = x.contiguous();
+        Kernel.Run(Team, row, linears.Select(l => ((Tensor)l.weight!, (Tensor?)l.bias)).ToArray(), outputs);
+        return outputs;
+    }
+
     /// <summary>x Wᵀ (+ b), split across threads when <paramref name="x"/> is one row on the CPU without autograd.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
         Applies(x, weight) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
+
+    private static WorkerTeam Team => WorkerTeam.Of(_teamThreads > 0 ? _teamThreads : get_num_threads());
+
+    private static bool KernelTakes(Tensor weight, Tensor? bias) =>
+        RowKernel.Fits(weight) && (bias is null || (bias.dtype == ScalarType.Float32 && bias.is_contiguous()));
+
+    private static long[] OutputShape(Tensor x, Tensor weight)
+    {
+        var shape = (long[])x.shape.Clone();
+        shape[^1] = weight.shape[0];
+        return shape;
+    }
 
     private static bool Applies(Tensor x, Tensor weight) =>
         Enabled && x.device.type == TorchSharp.DeviceType.CPU && x.NumberOfElements == weight.shape[1] && x.dtype == weight.dtype
@@ -68,13 +99,11 @@ public static unsafe class RowParallelLinear
 
     private static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
     {
-        var shape = (long[])x.shape.Clone();
-        shape[^1] = weight.shape[0];
-        if (!RowKernel.Fits(weight) || (bias is not null && (bias.dtype != ScalarType.Float32 || !bias.is_contiguous())))
-            return BmmSplit(x, weight, bias, shape);
+        var shape = OutputShape(x, weight);
+        if (!KernelTakes(weight, bias)) return BmmSplit(x, weight, bias, shape);
         var y = empty(shape, float32);
         using var row = x.contiguous();
-        Kernel.Run(WorkerTeam.Of(_teamThreads > 0 ? _teamThreads : get_num_threads()), weight, row, bias, y);
+        Kernel.Run(Team, row, [(weight, bias)], [y]);
         return y;
     }
 
@@ -99,16 +128,19 @@ public static unsafe class RowParallelLinear
     }
 
     /// <summary>
-    /// y = W x (+ b) for one row: rows split into one contiguous block per thread (multiples of four),
-    /// four rows per pass over x. One instance, its fields set under a lock for each product, so a
-    /// product allocates nothing but its output.
+    /// y_i = W_i x (+ b_i) for one row x and one or more weights of its width: their rows, taken as
+    /// one list, split into one contiguous block per thread (multiples of four). One instance, its
+    /// fields set under a lock for each job, so a job allocates nothing but its outputs.
     /// </summary>
     private sealed class RowKernel
     {
         private const int Lanes = 16;   // floats per Vector512
         private readonly Action<int> _part;
-        private float* _w, _x, _b, _y;
-        private int _rows, _cols, _parts;
+        private readonly Product[] _products = new Product[4];
+        private float* _x;
+        private int _count, _rows, _cols, _parts;
+
+        private struct Product { public float* W, B, Y; public int Rows; }
 
         public RowKernel() => _part = Part;
 
@@ -117,53 +149,61 @@ public static unsafe class RowParallelLinear
             Vector512.IsHardwareAccelerated && t.dtype == ScalarType.Float32 && t.is_contiguous()
             && t.shape[^1] % Lanes == 0 && t.NumberOfElements * sizeof(float) <= int.MaxValue;
 
-        public void Run(WorkerTeam team, Tensor w, Tensor x, Tensor? b, Tensor y)
+        /// <summary>Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
+        private static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+        public void Run(WorkerTeam team, Tensor x, (Tensor Weight, Tensor? Bias)[] layers, Tensor[] outputs)
         {
             lock (this)
             {
-                fixed (byte* pw = w.bytes, px = x.bytes, py = y.bytes)
-                fixed (byte* pb = b is null ? default : b.bytes)
+                if (layers.Length > _products.Length) throw new ArgumentException($"at most {_products.Length} products in one job");
+                _x = Data(x);
+                (_count, _cols, _rows) = (layers.Length, (int)x.shape[^1], 0);
+                for (int i = 0; i < layers.Length; i++)
                 {
-                    _w = (float*)pw; _x = (float*)px; _y = (float*)py; _b = (float*)pb;
-                    (_rows, _cols) = ((int)w.shape[0], (int)w.shape[1]);
-                    // Small products on one thread: waking a worker costs more than the rows.
-                    _parts = (long)_rows * _cols < 64 * 1024 ? 1 : team.Size;
-                    if (_parts == 1) Part(0); else team.Run(_part);
+                    var (w, b) = layers[i];
+                    _products[i] = new Product { W = Data(w), B = b is null ? null : Data(b), Y = Data(outputs[i]), Rows = (int)w.shape[0] };
+                    _rows += _products[i].Rows;
                 }
+                // Small jobs on one thread: waking a worker costs more than the rows.
+                _parts = (long)_rows * _cols < 64 * 1024 ? 1 : team.Size;
+                if (_parts == 1) Part(0); else team.Run(_part);
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // a kernel: fully optimised from the first call, no tiering
         private void Part(int part)
         {
             if (part >= _parts) return;
             int block = (_rows / _parts + 3) & ~3;
             int r0 = Math.Min(_rows, part * block), r1 = part == _parts - 1 ? _rows : Math.Min(_rows, r0 + block);
-            int cols = _cols, r = r0;
-            float* x = _x;
-            for (; r + 4 <= r1; r += 4)
+            for (int i = 0, first = 0; i < _count && first < r1; first += _products[i].Rows, i++)
             {
-                float* w0 = _w + (long)r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int c = 0; c < cols; c += Lanes)
+                var p = _products[i];
+                for (int r = Math.Max(r0, first) - first, end = Math.Min(r1, first + p.Rows) - first; r < end; r++)
                 {
-                    var xc = Vector512.Load(x + c);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + c), xc, a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + c), xc, a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + c), xc, a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + c), xc, a3);
+                    float dot = Dot(p.W + (long)r * _cols, _x, _cols);
+                    p.Y[r] = p.B is null ? dot : dot + p.B[r];
                 }
-                Store(r, Vector512.Sum(a0)); Store(r + 1, Vector512.Sum(a1)); Store(r + 2, Vector512.Sum(a2)); Store(r + 3, Vector512.Sum(a3));
-            }
-            for (; r < r1; r++)
-            {
-                float* w0 = _w + (long)r * cols;
-                Vector512<float> a0 = default;
-                for (int c = 0; c < cols; c += Lanes)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + c), Vector512.Load(x + c), a0);
-                Store(r, Vector512.Sum(a0));
             }
         }
 
-        private void Store(int r, float dot) => _y[r] = _b is null ? dot : dot + _b[r];
+        /// <summary>w · x, read front to back with four accumulators.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static float Dot(float* w, float* x, int cols)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            int c = 0, wide = cols & ~(4 * Lanes - 1);
+            for (; c < wide; c += 4 * Lanes)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + Lanes), Vector512.Load(x + c + Lanes), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 2 * Lanes), Vector512.Load(x + c + 2 * Lanes), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 3 * Lanes), Vector512.Load(x + c + 3 * Lanes), a3);
+            }
+            for (; c < cols; c += Lanes)
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
+            return Vector512.Sum((a0 + a1) + (a2 + a3));
+        }
     }
 }

@@ -1,0 +1,187 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using static TorchSharp.torch;
+
+namespace SmVL.Models;
+
+/// <summary>
+/// The attention of one new token (batch 1, no mask) between its q/k/v projections and o_proj, as
+/// one job on the <see cref="WorkerTeam"/> that runs the decode step's products: what
+/// <see cref="Qwen3Attention"/> otherwise does in some twenty libtorch calls per layer. The kv heads
+/// are split across the threads; for each, its thread RMS-normalises and rotates the new key (q_norm /
+/// k_norm, RoPE) straight into the cache with its value, does the same for the group's query heads,
+/// then reads the cached keys once for the whole group (scores = q·k / √D), takes the softmax over
+/// the positions, and reads the values once (out = Σ p v). Float32, with a summation order of its own
+/// (within float32 rounding of libtorch's path, not its bits). For fp32 on the CPU with head dims a
+/// multiple of 16, on machines with AVX-512, inside <see cref="RowParallelLinear.TeamOnly"/>.
+/// </summary>
+public static unsafe class DecodeAttention
+{
+    private const int Lanes = 16;
+    private static readonly Kernel Instance = new();
+
+    /// <summary>Whether <see cref="Step"/> takes this step: one token of one sequence, fp32 on the CPU, and a team to run on.</summary>
+    public static bool Applies(Tensor q, int headDim) =>
+        RowParallelLinear.TeamThreads > 0 && q.shape[0] == 1 && q.shape[1] == 1 && q.dtype == ScalarType.Float32
+        && q.device.type == TorchSharp.DeviceType.CPU && headDim % Lanes == 0 && Vector512.IsHardwareAccelerated;
+
+    /// <param name="q">(1, 1, H·D): q_proj's output</param>
+    /// <param name="k">(1, 1, Hkv·D): k_proj's output</param>
+    /// <param name="v">(1, 1, Hkv·D): v_proj's output</param>
+    /// <param name="qNorm">q_norm (Qwen3) or null (Llama: no per-head norm)</param>
+    /// <param name="cos">(1, 1, D) of the token's position, as <see cref="RotaryEmbedding.Compute"/> gives</param>
+    /// <returns>(1, 1, H·D): the heads' outputs side by side, o_proj's input</returns>
+    public static Tensor Step(Tensor q, Tensor k, Tensor v, RMSNorm? qNorm, RMSNorm? kNorm, Tensor cos, Tensor sin,
+                              KvCache cache, int layer, int heads, int kvHeads, int headDim)
+    {
+        using var scope = NewDisposeScope();
+        var (keys, values, position) = cache.Reserve(layer, k.view(1, kvHeads, 1, headDim));
+        var output = empty(q.shape, float32);
+        Instance.Run(WorkerTeam.Of(RowParallelLinear.TeamThreads), new Inputs
+        {
+            Q = Data(q.contiguous()), K = Data(k.contiguous()), V = Data(v.contiguous()),
+            QNorm = qNorm is null ? null : Data(qNorm.weight), KNorm = kNorm is null ? null : Data(kNorm.weight),
+            QEps = (float)(qNorm?.Eps ?? 0), KEps = (float)(kNorm?.Eps ?? 0),
+            Cos = Data(cos.to(float32).contiguous()), Sin = Data(sin.to(float32).contiguous()),
+            Keys = Data(keys), Values = Data(values), Out = Data(output),
+            Heads = heads, KvHeads = kvHeads, Dim = headDim, Position = (int)position, Capacity = (int)keys.shape[2],
+        });
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
+    private static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    private struct Inputs
+    {
+        public float* Q, K, V, QNorm, KNorm, Cos, Sin, Keys, Values, Out;
+        public float QEps, KEps;
+        public int Heads, KvHeads, Dim, Position, Capacity;
+    }
+
+    private sealed class Kernel
+    {
+        private readonly Action<int> _part;
+        private Inputs _in;
+        private int _parts;
+        private float[][] _scratch = [];     // per part: the group's rotated queries, then their scores
+
+        public Kernel() => _part = Part;
+
+        public void Run(WorkerTeam team, Inputs inputs)
+        {
+            lock (this)
+            {
+                _in = inputs;
+                _parts = Math.Min(team.Size, inputs.KvHeads);
+                int group = inputs.Heads / inputs.KvHeads, need = group * (inputs.Dim + inputs.Position + 1);
+                if (_scratch.Length < _parts || _scratch[0].Length < need)
+                    _scratch = Enumerable.Range(0, _parts).Select(_ => new float[Math.Max(need, group * (inputs.Dim + 2 * inputs.Capacity))]).ToArray();
+                if (_parts == 1) Part(0); else team.Run(_part);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // a kernel: fully optimised from the first call, no tiering
+        private void Part(int part)
+        {
+            if (part >= _parts) return;
+            ref readonly var a = ref _in;
+            int group = a.Heads / a.KvHeads, dim = a.Dim, length = a.Position + 1;
+            float scale = 1 / MathF.Sqrt(dim);
+            fixed (float* scratch = _scratch[part])
+            {
+                float* queries = scratch, scores = scratch + group * dim;
+                for (int h = part; h < a.KvHeads; h += _parts)
+                {
+                    float* keys = a.Keys + (long)h * a.Capacity * dim, values = a.Values + (long)h * a.Capacity * dim;
+                    NormRope(a.K + h * dim, a.KNorm, a.KEps, a.Cos, a.Sin, keys + (long)a.Position * dim, dim);
+                    new ReadOnlySpan<float>(a.V + h * dim, dim).CopyTo(new Span<float>(values + (long)a.Position * dim, dim));
+                    for (int g = 0; g < group; g++)
+                        NormRope(a.Q + (h * group + g) * dim, a.QNorm, a.QEps, a.Cos, a.Sin, queries + g * dim, dim);
+
+                    // scores[g, s] = q_g · k_s / √D: each key read once for the group
+                    for (int s = 0; s < length; s++)
+                    {
+                        float* key = keys + (long)s * dim;
+                        for (int g = 0; g < group; g++)
+                            scores[g * length + s] = Dot(queries + g * dim, key, dim) * scale;
+                    }
+                    for (int g = 0; g < group; g++) Softmax(new Span<float>(scores + g * length, length));
+
+                    // out_g = Σ_s p_g[s] v_s, 64 columns at a time with the sums in registers
+                    for (int g = 0; g < group; g++)
+                        WeightedSum(scores + g * length, values, length, dim, a.Out + (long)(h * group + g) * dim);
+                }
+            }
+        }
+
+        /// <summary>output = Σ_s p[s] · values[s], for rows of <paramref name="dim"/> floats.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightedSum(float* p, float* values, int length, int dim, float* output)
+        {
+            int c = 0;
+            for (; c + 4 * Lanes <= dim; c += 4 * Lanes)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < length; s++)
+                {
+                    float* v = values + (long)s * dim + c;
+                    var w = Vector512.Create(p[s]);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + Lanes), w, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 2 * Lanes), w, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 3 * Lanes), w, a3);
+                }
+                a0.Store(output + c); a1.Store(output + c + Lanes); a2.Store(output + c + 2 * Lanes); a3.Store(output + c + 3 * Lanes);
+            }
+            for (; c < dim; c += Lanes)
+            {
+                Vector512<float> a0 = default;
+                for (int s = 0; s < length; s++)
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * dim + c), Vector512.Create(p[s]), a0);
+                a0.Store(output + c);
+            }
+        }
+
+        /// <summary>HF's RMSNorm (x · rsqrt(mean x² + ε), then · w) and rotate-half RoPE (x·cos + rotate_half(x)·sin) of one head.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void NormRope(float* x, float* weight, float eps, float* cos, float* sin, float* output, int dim)
+        {
+            float r = weight is null ? 1 : 1 / MathF.Sqrt(Dot(x, x, dim) / dim + eps);
+            int half = dim / 2;
+            for (int i = 0; i < half; i++)
+            {
+                float lo = x[i] * r, hi = x[i + half] * r;
+                if (weight is not null) { lo *= weight[i]; hi *= weight[i + half]; }
+                output[i] = lo * cos[i] + -hi * sin[i];
+                output[i + half] = hi * cos[i + half] + lo * sin[i + half];
+            }
+        }
+
+        /// <summary>a · b with two accumulators (two FMA chains: a one-chain dot of 128 floats waits on its own latency).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static float Dot(float* a, float* b, int dim)
+        {
+            Vector512<float> a0 = default, a1 = default;
+            int c = 0;
+            for (; c + 2 * Lanes <= dim; c += 2 * Lanes)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), Vector512.Load(b + c), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c + Lanes), Vector512.Load(b + c + Lanes), a1);
+            }
+            if (c < dim) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), Vector512.Load(b + c), a0);
+            return Vector512.Sum(a0 + a1);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Softmax(Span<float> row)
+        {
+            float max = float.NegativeInfinity, sum = 0;
+            foreach (float x in row) max = MathF.Max(max, x);
+            for (int s = 0; s < row.Length; s++) sum += row[s] = MathF.Exp(row[s] - max);
+            float inv = 1 / sum;
+            for (int s = 0; s < row.Length; s++) row[s] *= inv;
+        }
+    }
+}
