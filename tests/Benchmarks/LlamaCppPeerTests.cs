@@ -25,7 +25,10 @@ public class LlamaCppPeerTests(ITestOutputHelper log)
         WeightInit.HfNormal(model, seed: 3);
         var smvl = DecodeBench.Run(model, context: 40, tokens: 6, recomputeRepeats: 1, readGbps: 10);
         var dir = Fixtures.TempDir();
-        var peers = LlamaCppPeer.Run(model, smvl, ["f32", "f16", "q8_0"], threads: 2, dir);
+        int again = 0;
+        DecodeResult Again() { again++; return DecodeBench.Run(model, context: 40, tokens: 6, recomputeRepeats: 0, readGbps: 10); }
+        var peers = LlamaCppPeer.Run(model, smvl, ["f32", "f16", "q8_0"], threads: 2, dir, Again, rounds: 2);
+        Assert.Equal(3, again);                                   // SmVL again before each type's second round
 
         Assert.Equal(["f32", "f16", "q8_0"], peers.Select(p => p.Type));
         foreach (var p in peers)
@@ -33,7 +36,8 @@ public class LlamaCppPeerTests(ITestOutputHelper log)
             log.WriteLine($"{p.Type}: {p.TokensPerSecond:F1} tok/s, prefill {p.PrefillTokensPerSecond:F1}, {p.FileBytes} bytes, {p.TokensEqual}/{smvl.Generated.Length} tokens as SmVL's, SmVL {p.SmvlRatio:F2}×");
             Assert.Equal(6, p.Tokens);
             Assert.True(p.TokensPerSecond > 0 && p.PrefillTokensPerSecond > 0);
-            Assert.Equal(smvl.KvTokensPerSecond / p.TokensPerSecond, p.SmvlRatio, 9);
+            Assert.True(p.SmvlTokensPerSecond >= smvl.KvTokensPerSecond);      // best of its rounds, the first included
+            Assert.Equal(p.SmvlTokensPerSecond / p.TokensPerSecond, p.SmvlRatio, 9);
         }
         // The f32 file holds SmVL's weights exactly: at least the prefill's greedy token agrees.
         Assert.True(peers[0].TokensEqual >= 1, $"llama.cpp's first f32 token differs from SmVL's ({string.Join(",", smvl.Generated)})");

@@ -116,7 +116,8 @@ public static class Bench
     {
         if (s.PeerTypes.Count == 0) return ([], null);
         var workDir = Path.Combine(Path.GetTempPath(), "smvl-bench-gguf-" + Guid.NewGuid().ToString("N")[..8]);
-        try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, get_num_threads(), workDir), null); }
+        DecodeResult Again() => DecodeBench.Run(model, headline.Context, s.DecodeTokens, recomputeRepeats: 0, readGbps: 0);
+        try { return (LlamaCppPeer.Run(model, headline, s.PeerTypes, get_num_threads(), workDir, Again, s.PeerRounds), null); }
         catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or UnauthorizedAccessException or LLama.Exceptions.RuntimeError)
         {
             return ([], $"{e.GetType().Name}: {e.Message}");

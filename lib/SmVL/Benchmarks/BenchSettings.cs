@@ -34,6 +34,8 @@ public sealed record BenchSettings
     public bool Bf16 { get; init; } = true;
     /// <summary>GGUF types llama.cpp decodes the same model from, at the headline context (<see cref="LlamaCppPeer"/>); empty: no peer.</summary>
     public IReadOnlyList<string> PeerTypes { get; init; } = ["f32", "f16", "q8_0"];
+    /// <summary>Rounds of llama.cpp and SmVL decoding in turn per peer type; the ratio is best against best.</summary>
+    public int PeerRounds { get; init; } = 3;
     public int RecomputeRepeats { get; init; } = 1;
     /// <summary>
     /// Resume start-up (<see cref="ResumeBench"/>): the step resumed at (0: not measured), the generated

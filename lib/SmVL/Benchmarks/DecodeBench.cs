@@ -36,14 +36,15 @@ public static class DecodeBench
         long textVocab = Math.Min(config.TextConfig.VocabSize, config.ImageTokenId);
         using var ids = randint(0, textVocab, new long[] { 1, context }, dtype: int64, generator: gen);
 
-        double recompute;
-        using (no_grad())
-            recompute = Ceilings.BestSeconds(() =>
-            {
-                using var scope = NewDisposeScope();
-                var hidden = model.Hidden(ids);
-                model.Logits(hidden.select(1, context - 1));
-            }, recomputeRepeats);
+        double recompute = double.PositiveInfinity;     // not measured (0 repeats): 0 tokens/s
+        if (recomputeRepeats > 0)
+            using (no_grad())
+                recompute = Ceilings.BestSeconds(() =>
+                {
+                    using var scope = NewDisposeScope();
+                    var hidden = model.Hidden(ids);
+                    model.Logits(hidden.select(1, context - 1));
+                }, recomputeRepeats);
 
         // Token k arrives when step k ends: the first after the prefill, the rest one cached step each.
         var arrivals = new List<long>();
