@@ -2,8 +2,8 @@ namespace SmVL;
 
 /// <summary>
 /// A fixed team of background threads that runs one job in parts together with the caller, for work
-/// too short for the .NET thread pool's hand-off (a decode step's one-row products take 20 µs to
-/// 10 ms each, about two hundred of them per token). Between jobs a worker spins for a short while,
+/// too short for the .NET thread pool's hand-off (a decode step's products and attention, a few per
+/// layer and token, each over in well under a millisecond). Between jobs a worker spins for a short while,
 /// so the next product of the same token starts at once, then sleeps, so an idle team costs no CPU.
 /// One job at a time: <see cref="Run"/> serialises its callers.
 /// </summary>

@@ -11,16 +11,16 @@ namespace SmVL.Models;
 /// decides decode speed: every weight is read once per token, so it runs at memory bandwidth or not at
 /// all. libtorch computes a one-row product on one thread. Here the weight's rows are cut into one
 /// block per thread (<see cref="WorkerTeam"/>) and each thread reads its block front to back, one
-/// row at a time (a single sequential stream, which the hardware prefetcher follows best; four rows
-/// interleaved were slower), with four AVX-512 accumulators per row. Each row is summed by one
-/// thread in a fixed order, so the result does not depend on the thread count; it is not bitwise
-/// libtorch's product (a different summation order), as llama.cpp's is not either. Without AVX-512
+/// row at a time (a single sequential stream, which the hardware prefetcher follows best), with four
+/// AVX-512 accumulators per row. Each row is summed by one thread in a fixed order, so the result
+/// does not depend on the thread count; it is not bitwise libtorch's product (a different summation
+/// order), as llama.cpp's is not either. Without AVX-512
 /// (or for a width that is not a multiple of 16) the row is multiplied against the blocks as one
 /// libtorch <c>bmm</c>, which libtorch spreads over its own threads.
 /// </summary>
 public static unsafe class RowParallelLinear
 {
-    /// <summary>Off: every linear is libtorch's own product (the bench compares the two).</summary>
+    /// <summary>Off: decoding uses libtorch's own ops, products and attention (the bench compares the two).</summary>
     public static bool Enabled { get; set; } = true;
 
     private static readonly RowKernel Kernel = new();
