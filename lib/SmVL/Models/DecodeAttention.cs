@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
@@ -40,18 +39,15 @@ public static unsafe class DecodeAttention
         var output = empty(q.shape, float32);
         Instance.Run(WorkerTeam.Of(RowParallelLinear.TeamThreads), new Inputs
         {
-            Q = Data(q.contiguous()), K = Data(k.contiguous()), V = Data(v.contiguous()),
-            QNorm = qNorm is null ? null : Data(qNorm.weight), KNorm = kNorm is null ? null : Data(kNorm.weight),
+            Q = RowParallelLinear.Data(q.contiguous()), K = RowParallelLinear.Data(k.contiguous()), V = RowParallelLinear.Data(v.contiguous()),
+            QNorm = qNorm is null ? null : RowParallelLinear.Data(qNorm.weight), KNorm = kNorm is null ? null : RowParallelLinear.Data(kNorm.weight),
             QEps = (float)(qNorm?.Eps ?? 0), KEps = (float)(kNorm?.Eps ?? 0),
-            Cos = Data(cos.to(float32).contiguous()), Sin = Data(sin.to(float32).contiguous()),
-            Keys = Data(keys), Values = Data(values), Out = Data(output),
+            Cos = RowParallelLinear.Data(cos.to(float32).contiguous()), Sin = RowParallelLinear.Data(sin.to(float32).contiguous()),
+            Keys = RowParallelLinear.Data(keys), Values = RowParallelLinear.Data(values), Out = RowParallelLinear.Data(output),
             Heads = heads, KvHeads = kvHeads, Dim = headDim, Position = (int)position, Capacity = (int)keys.shape[2],
         });
         return output.MoveToOuterDisposeScope();
     }
-
-    /// <summary>Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
-    private static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     private struct Inputs
     {
@@ -105,7 +101,7 @@ public static unsafe class DecodeAttention
                     {
                         float* key = keys + (long)s * dim;
                         for (int g = 0; g < group; g++)
-                            scores[g * length + s] = Dot(queries + g * dim, key, dim) * scale;
+                            scores[g * length + s] = RowParallelLinear.Dot(queries + g * dim, key, dim) * scale;
                     }
                     for (int g = 0; g < group; g++) Softmax(new Span<float>(scores + g * length, length));
 
@@ -148,7 +144,7 @@ public static unsafe class DecodeAttention
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void NormRope(float* x, float* weight, float eps, float* cos, float* sin, float* output, int dim)
         {
-            float r = weight is null ? 1 : 1 / MathF.Sqrt(Dot(x, x, dim) / dim + eps);
+            float r = weight is null ? 1 : 1 / MathF.Sqrt(RowParallelLinear.Dot(x, x, dim) / dim + eps);
             int half = dim / 2;
             for (int i = 0; i < half; i++)
             {
@@ -157,21 +153,6 @@ public static unsafe class DecodeAttention
                 output[i] = lo * cos[i] + -hi * sin[i];
                 output[i + half] = hi * cos[i + half] + lo * sin[i + half];
             }
-        }
-
-        /// <summary>a · b with two accumulators (two FMA chains: a one-chain dot of 128 floats waits on its own latency).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static float Dot(float* a, float* b, int dim)
-        {
-            Vector512<float> a0 = default, a1 = default;
-            int c = 0;
-            for (; c + 2 * Lanes <= dim; c += 2 * Lanes)
-            {
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), Vector512.Load(b + c), a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c + Lanes), Vector512.Load(b + c + Lanes), a1);
-            }
-            if (c < dim) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), Vector512.Load(b + c), a0);
-            return Vector512.Sum(a0 + a1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

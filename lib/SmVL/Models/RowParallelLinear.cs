@@ -20,6 +20,8 @@ namespace SmVL.Models;
 /// </summary>
 public static unsafe class RowParallelLinear
 {
+    private const int Lanes = 16;   // floats per Vector512
+
     /// <summary>Off: decoding uses libtorch's own ops, products and attention (the bench compares the two).</summary>
     public static bool Enabled { get; set; } = true;
 
@@ -127,6 +129,27 @@ public static unsafe class RowParallelLinear
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>A contiguous tensor's first float. Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
+    internal static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    /// <summary>w · x for <paramref name="cols"/> a multiple of 16, read front to back with four AVX-512 accumulators (the decode kernels' one dot product).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float Dot(float* w, float* x, int cols)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int c = 0, wide = cols & ~(4 * Lanes - 1);
+        for (; c < wide; c += 4 * Lanes)
+        {
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + Lanes), Vector512.Load(x + c + Lanes), a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 2 * Lanes), Vector512.Load(x + c + 2 * Lanes), a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 3 * Lanes), Vector512.Load(x + c + 3 * Lanes), a3);
+        }
+        for (; c < cols; c += Lanes)
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
+        return Vector512.Sum((a0 + a1) + (a2 + a3));
+    }
+
     /// <summary>
     /// y_i = W_i x (+ b_i) for one row x and one or more weights of its width: their rows, taken as
     /// one list, split into one contiguous block per thread (multiples of four). One instance, its
@@ -134,7 +157,6 @@ public static unsafe class RowParallelLinear
     /// </summary>
     private sealed class RowKernel
     {
-        private const int Lanes = 16;   // floats per Vector512
         private readonly Action<int> _part;
         private readonly Product[] _products = new Product[4];
         private float* _x;
@@ -148,9 +170,6 @@ public static unsafe class RowParallelLinear
         public static bool Fits(Tensor t) =>
             Vector512.IsHardwareAccelerated && t.dtype == ScalarType.Float32 && t.is_contiguous()
             && t.shape[^1] % Lanes == 0 && t.NumberOfElements * sizeof(float) <= int.MaxValue;
-
-        /// <summary>Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
-        private static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
         public void Run(WorkerTeam team, Tensor x, (Tensor Weight, Tensor? Bias)[] layers, Tensor[] outputs)
         {
@@ -186,24 +205,6 @@ public static unsafe class RowParallelLinear
                     p.Y[r] = p.B is null ? dot : dot + p.B[r];
                 }
             }
-        }
-
-        /// <summary>w · x, read front to back with four accumulators.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static float Dot(float* w, float* x, int cols)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            int c = 0, wide = cols & ~(4 * Lanes - 1);
-            for (; c < wide; c += 4 * Lanes)
-            {
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + Lanes), Vector512.Load(x + c + Lanes), a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 2 * Lanes), Vector512.Load(x + c + 2 * Lanes), a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c + 3 * Lanes), Vector512.Load(x + c + 3 * Lanes), a3);
-            }
-            for (; c < cols; c += Lanes)
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), a0);
-            return Vector512.Sum((a0 + a1) + (a2 + a3));
         }
     }
 }
