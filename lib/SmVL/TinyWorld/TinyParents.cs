@@ -78,7 +78,8 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         List<TinyWorldSample> Data() => data ??= new TinyWorldGenerator(s.Seed, stream: 7).Generate(Math.Max(s.ParentImages, s.LanguageScenes)).ToList();
         // Side by side, half the cores each; the same thread schedule whether or not the other parent is cached.
         // The tower always trains on one thread: its float sums change with its thread count, and the
-        // stitched model's accuracy with them (docs/tinyworld.md); the reader's do not, so it may take every core.
+        // stitched model's accuracy with them (docs/tinyworld.md). The reader computes each micro-batch on
+        // one thread too, side by side once it has several cores, so neither parent depends on the core count.
         var jobs = new List<CoreShare.Job>();
         if (!File.Exists(Path.Combine(lm, "config.json")))
             jobs.Add(new("language", cores => parents.PretrainLanguage(lm, Data().Take(s.LanguageScenes).ToList(), cores), s.LanguageAllCoresFrom));
@@ -173,11 +174,19 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         WeightInit.HfNormal(compact, 0.02, s.Seed);
         var options = new TrainOptions
         {
-            Steps = s.LanguageSteps, GradAccum = 1, LearningRate = s.LanguageLearningRate, Schedule = "cosine", WarmupRatio = 0.03,
+            Steps = s.LanguageSteps, GradAccum = s.LanguageMicroBatches, LearningRate = s.LanguageLearningRate, Schedule = "cosine", WarmupRatio = 0.03,
             EvalEvery = 0, SaveEvery = 0, WeightDecay = 0.0, ProgressLabel = "language",
         };
-        using var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false };
-        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch, s.Seed)), onStep: (step, _) => cores?.Step(step), cancel: cancel);
+        // The micro-batches of a step run side by side on as many cores as the job has (its ops are too
+        // small for libtorch's threads to help), one libtorch thread each: the weights do not depend on it.
+        using var parallel = new ParallelMicroBatches(compact, Enumerable.Range(1, s.LanguageMicroBatches - 1).Select(_ => new CompactVocabularyLM(full, vocabulary)))
+            { Workers = cores?.Threads ?? 1 };
+        using var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false, Parallel = parallel };
+        trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch / s.LanguageMicroBatches, s.Seed)), cancel: cancel, onStep: (step, _) =>
+        {
+            cores?.Step(step);
+            parallel.Workers = cores?.Threads ?? 1;
+        });
         using var lm = vocabulary.Export(compact.lm, full);
         var heldOut = new TinyWorldGenerator(s.Seed, stream: 8).Generate(200).ToList();
         var sketches = ReadingAccuracy(lm, heldOut.Select(t => (SketchSample(t.Scene, t.Zh, withAnswer: false), t.Zh)));

@@ -37,12 +37,17 @@ public sealed record TinySettings
     /// <summary>Qwen3 parent pretraining: the reader bounds the stitched model (docs/tinyworld.md: steps and rates tried).</summary>
     public long LanguageSteps { get; init; } = 7000;
     public double LanguageLearningRate { get; init; } = 1e-2;
+    /// <summary>
+    /// Each Qwen3 parent step's batch of <see cref="ParentBatch"/> in this many micro-batches, which run
+    /// side by side once the parent has more than one core (<see cref="ParallelMicroBatches"/>).
+    /// </summary>
+    public int LanguageMicroBatches { get; init; } = 2;
     /// <summary>Vision parent pretraining (the dense cell task; docs/tinyworld.md: steps tried).</summary>
     public long VisionSteps { get; init; } = 8000;
     /// <summary>
     /// Each parent trains on half the cores; the Qwen3 parent takes every core from this step on, once
-    /// the tower has finished (it waits for it there). A fixed step, not "when the tower is done", so
-    /// the reader's thread count at each step, and with it its weights, never depends on timing.
+    /// the tower has finished (it waits for it there): a fixed step, not "when the tower is done", so the
+    /// schedule never depends on timing.
     /// </summary>
     public long LanguageAllCoresFrom { get; init; } = 3500;
     public double VisionLearningRate { get; init; } = 3e-3;
@@ -56,8 +61,8 @@ public sealed record TinySettings
     };
 
     /// <summary>What each cached parent depends on (the version part changes when the recipe does).
-    /// The reader's key holds the core count (its thread schedule follows it); the tower trains on one thread on any machine.</summary>
-    public string LanguageParentKey => $"v6-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}-s{Seed}-c{Cores}-a{LanguageAllCoresFrom}";
+    /// Neither depends on the core count: the reader's micro-batches and the tower each run on one libtorch thread.</summary>
+    public string LanguageParentKey => $"v7-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}x{LanguageMicroBatches}-s{Seed}";
     public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}";
 
     /// <summary>The cores the parents share: libtorch's thread count when the run starts.</summary>

@@ -73,12 +73,23 @@ public sealed class Trainer : IDisposable
     /// <param name="cancel">checked between steps: the run then saves the last step (when checkpoints
     /// are on) and throws <see cref="TrainingInterruptedException"/></param>
     public void Run(IBatchSource train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
-                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default) =>
-        Run(new CausalLMObjective(Lm, train, _o.LossChunk), eval, resume, maxSteps, onStep, cancel);
+                    Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default)
+    {
+        var objective = new CausalLMObjective(Lm, train, _o.LossChunk);
+        Parallel?.Bind(objective, replica => new CausalLMObjective((ICausalLM)replica, train, _o.LossChunk));
+        Loop(objective, eval, resume, maxSteps, onStep, cancel);
+    }
 
     /// <summary>Train on any objective (a causal LM's batches are <see cref="CausalLMObjective"/>); otherwise as above.</summary>
     public void Run(IObjective train, IBatchSource? eval = null, bool resume = false, long? maxSteps = null,
                     Action<long, IReadOnlyDictionary<string, double>>? onStep = null, CancellationToken cancel = default)
+    {
+        if (Parallel is not null) throw new InvalidOperationException("replicas compute causal-LM batches only: train on an IBatchSource");
+        Loop(train, eval, resume, maxSteps, onStep, cancel);
+    }
+
+    private void Loop(IObjective train, IBatchSource? eval, bool resume, long? maxSteps,
+                      Action<long, IReadOnlyDictionary<string, double>>? onStep, CancellationToken cancel)
     {
         if (resume)
         {
@@ -96,6 +107,7 @@ public sealed class Trainer : IDisposable
         var clock = Stopwatch.StartNew();
         double elapsedBefore = TrainState.ElapsedSeconds(_runDir, Step);
         _model.train();
+        Parallel?.Train(true);
         long saved = Step;
         Dictionary<string, double>? last = null;
         while (Step < stop)
@@ -142,6 +154,22 @@ public sealed class Trainer : IDisposable
     /// <summary>Where the trainer reports what it had to work around (a damaged checkpoint on resume).</summary>
     public Action<string> Log { get; init; } = Console.Error.WriteLine;
 
+    /// <summary>
+    /// Replicas of the model that compute a step's micro-batches side by side with it (its
+    /// <see cref="ParallelMicroBatches.Workers"/> may change between steps); null: one after another.
+    /// Either way the step's gradients are the same bits. The trainer does not dispose it.
+    /// </summary>
+    public ParallelMicroBatches? Parallel
+    {
+        get => _parallel;
+        init
+        {
+            if (value is not null && value.Master != _model) throw new ArgumentException("the replicas are of another model");
+            _parallel = value;
+        }
+    }
+    private readonly ParallelMicroBatches? _parallel;
+
     /// <summary>Also write TensorBoard event files (off in tests: they only add I/O).</summary>
     public bool Tensorboard { get; init; } = true;
 
@@ -158,15 +186,18 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         long count = 0, tokens = 0, samples = 0;
         double lossSum = 0;
-        for (int j = 0; j < _o.GradAccum; j++)
+        for (int j = 0; j < _o.GradAccum;)
         {
-            using var inner = NewDisposeScope();
-            var micro = objective.Loss(Step * _o.GradAccum + j);
-            count += micro.Items;
-            tokens += micro.Tokens;
-            samples += micro.Samples;
-            lossSum += micro.Sum.item<float>();
-            if (double.IsFinite(lossSum)) micro.Sum.backward();
+            long index = Step * _o.GradAccum + j;
+            int side = Math.Min(Parallel?.Workers ?? 1, _o.GradAccum - j);
+            foreach (var micro in side > 1 ? Parallel!.Backward(index, side) : [Backward(objective, index)])
+            {
+                count += micro.Items;
+                tokens += micro.Tokens;
+                samples += micro.Samples;
+                lossSum += micro.Sum;
+            }
+            j += side;
         }
         double lossValue = lossSum / Math.Max(1, count);
         var row = new Dictionary<string, double> { ["loss"] = lossValue, ["lr"] = lr };
@@ -186,11 +217,25 @@ public sealed class Trainer : IDisposable
             throw new TrainingDivergedException($"step {Step + 1}: grad norm {total} (loss {lossValue}); the last good checkpoint is in {TrainState.Dir(_runDir)}", row);
         _optimizer.Step();
         _optimizer.ZeroGrad();
+        Parallel?.WeightsChanged();
         double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         row["tokens"] = tokens;
         row["samples_per_s"] = samples / seconds;
         row["tokens_per_s"] = tokens / seconds;
         return row;
+    }
+
+    /// <summary>
+    /// One micro-batch's forward and backward pass in its own dispose scope: its summed loss is
+    /// back-propagated as is unless it is not finite (the step then stops with the loss logged).
+    /// </summary>
+    internal static MicroBatchResult Backward(IObjective objective, long index)
+    {
+        using var scope = NewDisposeScope();
+        var micro = objective.Loss(index);
+        float sum = micro.Sum.item<float>();
+        if (float.IsFinite(sum)) micro.Sum.backward();
+        return new(sum, micro.Items, micro.Tokens, micro.Samples);
     }
 
     private ICausalLM Lm => _lm ?? throw new InvalidOperationException($"{_model.GetType().Name} is not an ICausalLM: train it on an IObjective");
