@@ -34,7 +34,7 @@ public sealed record TinySettings
     public int ParentImages { get; init; } = 12000;
     /// <summary>Scenes the Qwen3 parent reads (one question each): many, since few scenes seen many times are memorised.</summary>
     public int LanguageScenes { get; init; } = 64000;
-    /// <summary>Qwen3 parent pretraining: the reader bounds the stitched model (docs/tinyworld.md: steps and rates tried).</summary>
+    /// <summary>Qwen3 parent pretraining steps (docs/tinyworld.md: the steps and rates tried, and what each stitched to).</summary>
     public long LanguageSteps { get; init; } = 7000;
     public double LanguageLearningRate { get; init; } = 1e-2;
     /// <summary>
