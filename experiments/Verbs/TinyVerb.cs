@@ -5,7 +5,7 @@ namespace SmVL.Experiments.Verbs;
 
 /// <summary>
 /// `smvl tiny --out DIR [--quick] [--steps N] [--lr X] [--micro-batch N] [--train-images N] [--layers N]
-/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--language-lr X] [--vision-steps N] [--vision-lr X] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--cores N] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
+/// [--language-steps N] [--language-scenes N] [--language-layers N] [--language-hidden N] [--language-lr X] [--language-word-noise X] [--vision-steps N] [--vision-lr X] [--parent-images N] [--connector-init pytorch-default|normal-0.02|match-embedding-norm] [--seed S] [--cores N] [--no-full] [--parents-only]`: the embedded default. Generates TinyWorld,
 /// builds HF-format parents, stitches, trains connector-only and the two broken-wiring ablations,
 /// evaluates on held-out images, writes DIR/summary.json, DIR/&lt;run&gt;/metrics.jsonl, DIR/report.html.
 /// </summary>
@@ -32,6 +32,7 @@ public sealed class TinyVerb : IVerb
         Opt.Int("language-layers", "Qwen3 parent layers", min: 1),
         Opt.Int("language-hidden", "Qwen3 parent hidden size", min: 1),
         Opt.Number("language-lr", "Qwen3 parent peak learning rate", above: 0),
+        Opt.Number("language-word-noise", "noise on the code words while the Qwen3 parent pretrains, relative to their RMS (0: none)", min: 0),
         Opt.Long("vision-steps", "vision parent pretraining steps", min: 1),
         Opt.Number("vision-lr", "vision parent peak learning rate", above: 0),
         Opt.Int("parent-images", "vision parent pretraining images", min: 1),
@@ -56,6 +57,7 @@ public sealed class TinyVerb : IVerb
         if (args.Has("language-layers")) settings = settings with { LanguageLayers = args.Int("language-layers", settings.LanguageLayers) };
         if (args.Has("language-hidden")) settings = settings with { LanguageHidden = args.Int("language-hidden", settings.LanguageHidden) };
         if (args.Has("language-lr")) settings = settings with { LanguageLearningRate = args.Double("language-lr", settings.LanguageLearningRate) };
+        if (args.Has("language-word-noise")) settings = settings with { LanguageWordNoise = args.Double("language-word-noise", settings.LanguageWordNoise) };
         if (args.Has("vision-lr")) settings = settings with { VisionLearningRate = args.Double("vision-lr", settings.VisionLearningRate) };
         if (args.Long("vision-steps") is { } vs) settings = settings with { VisionSteps = vs };
         string outDir = args.Get("out") ?? "out/tiny";

@@ -56,4 +56,37 @@ public class CompactVocabularyTests
         Assert.Equal(new long[] { -100, 1, 2 }, b.Labels.data<long>().ToArray());
         Assert.Throws<ArgumentOutOfRangeException>(() => new CompactVocabulary(new long[] { 10 }, 10));
     }
+
+    /// <summary>
+    /// Word noise: only the listed ids' embeddings move, by about Std of their RMS per dimension; only while
+    /// training; and a batch gets the same noise on every replica (it is seeded by the batch's ids), which
+    /// is what keeps side-by-side micro-batches bitwise equal to sequential ones.
+    /// </summary>
+    [Fact]
+    public void WordNoiseMovesOnlyTheListedWordsOnlyWhileTrainingAndIsTheSameOnEveryReplica()
+    {
+        var vocabulary = new CompactVocabulary(Enumerable.Range(0, 12).Select(i => (long)i), 50);
+        using var a = new CompactVocabularyLM(Config, vocabulary);
+        using var b = new CompactVocabularyLM(Config, vocabulary);
+        WeightInit.HfNormal(a, 0.5, 3);
+        WeightInit.HfNormal(b, 0.5, 3);
+        foreach (var m in new[] { a, b }) m.InputNoise = (new long[] { 4, 5 }, 0.5);
+        var ids = tensor(Enumerable.Range(0, 400).Select(i => (long)(i % 12)).ToArray()).reshape(4, 100);
+        using var _ = no_grad();
+        var clean = a.lm.Embed(ids);
+        var noisyA = a.Embed(ids);
+        var noisyB = b.Embed(ids);
+        Assert.True(Same(noisyA, noisyB));
+        var word = ids.eq(4L).logical_or(ids.eq(5L));
+        var moved = noisyA.sub(clean).abs().amax(-1).gt(0.0);
+        Assert.True(Same(moved, word));
+        var relative = noisyA.sub(clean)[word].square().mean().sqrt().div(clean[word].square().mean().sqrt()).item<float>();
+        Assert.InRange(relative, 0.4f, 0.6f);
+        Assert.False(Same(a.Embed(ids.flip(1)).sub(a.lm.Embed(ids.flip(1))), noisyA.sub(clean).flip(1)));   // another batch, other noise
+        a.eval();
+        Assert.True(Same(a.Embed(ids), clean));
+        Assert.True(Same(a.Hidden(ids, null, null), a.lm.Hidden(ids, null, null)));
+    }
+
+    private static bool Same(Tensor x, Tensor y) => x.shape.SequenceEqual(y.shape) && x.eq(y).all().item<bool>();
 }

@@ -61,6 +61,8 @@ public class TinyWorldRunTests
         Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageSteps = 7 }).LanguageParentKey);
         Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageLearningRate = 1e-3 }).LanguageParentKey);
         Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageLayers = 3 }).LanguageParentKey);
+        Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageWordNoise = 0.5 }).LanguageParentKey);
+        Assert.NotEqual(new TinySettings().LanguageParentKey, (new TinySettings() with { LanguageWordNoise = 0.25 }).LanguageParentKey);
         Assert.NotEqual(quick.VisionParentKey, (quick with { VisionSteps = 7 }).VisionParentKey);
     }
 }

@@ -89,8 +89,36 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
         RegisterComponents();
     }
 
+    /// <summary>
+    /// While training, Gaussian noise is added to the embeddings of these compact ids: per dimension, its
+    /// standard deviation is Std times the embedding's own RMS. Drawn from a generator seeded by the batch's
+    /// ids, so a batch gets the same noise on any thread or replica.
+    /// </summary>
+    public (long[] Ids, double Std)? InputNoise { get; set; }
+
     public int NumLayers => lm.NumLayers;
-    public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => lm.Hidden(inputIds, pixelValues, attentionMask);
+
+    public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask)
+    {
+        if (pixelValues is not null) throw new ArgumentException("a text-only model takes no pixel values");
+        using var scope = NewDisposeScope();
+        return lm.model.forward(Embed(inputIds), attentionMask).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The input embeddings, with <see cref="InputNoise"/> added while training.</summary>
+    public Tensor Embed(Tensor inputIds)
+    {
+        if (!training || InputNoise is not { } noise) return lm.Embed(inputIds);
+        using var scope = NewDisposeScope();
+        var embeds = lm.Embed(inputIds);
+        long seed = inputIds.mul(Scalars.Arange(1, inputIds.numel() + 1, device: inputIds.device).view(inputIds.shape)).sum().item<long>();
+        using var generator = new Generator((ulong)seed, inputIds.device);
+        var rms = embeds.detach().pow(Scalars.Two).mean(new long[] { -1 }, keepdim: true).sqrt_();
+        var at = isin(inputIds, tensor(noise.Ids, device: inputIds.device)).unsqueeze(-1).to(embeds.dtype);
+        var draw = randn(embeds.shape, generator: generator, dtype: embeds.dtype, device: embeds.device);
+        return embeds.add(draw.mul_(rms).mul_(at).mul_(Scalars.Of(noise.Std)), Scalars.One).MoveToOuterDisposeScope();
+    }
+
     public Tensor Logits(Tensor hidden) => lm.Logits(hidden).add(_restOffset, Scalars.One);
     public Tensor HeadWeight => lm.HeadWeight;
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>

@@ -179,8 +179,13 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         };
         // The micro-batches of a step run side by side on as many cores as the job has (its ops are too
         // small for libtorch's threads to help), one libtorch thread each: the weights do not depend on it.
-        using var parallel = new ParallelMicroBatches(compact, Enumerable.Range(1, s.LanguageMicroBatches - 1).Select(_ => new CompactVocabularyLM(full, vocabulary)))
-            { Workers = cores?.Threads ?? 1 };
+        var replicas = Enumerable.Range(1, s.LanguageMicroBatches - 1).Select(_ => new CompactVocabularyLM(full, vocabulary)).ToList();
+        if (s.LanguageWordNoise > 0)
+        {
+            var words = Enumerable.Range(0, PatchClasses).Select(c => (long)vocabulary.Used.ToList().IndexOf(CellWord(c))).ToArray();
+            foreach (var m in replicas.Prepend(compact)) m.InputNoise = (words, s.LanguageWordNoise);
+        }
+        using var parallel = new ParallelMicroBatches(compact, replicas) { Workers = cores?.Threads ?? 1 };
         using var trainer = new Trainer(compact, options, Path.Combine(dir, "pretraining")) { Tensorboard = false, Parallel = parallel };
         trainer.Run(vocabulary.Map(new SampleBatches(processor, samples, s.ParentBatch / s.LanguageMicroBatches, s.Seed)), cancel: cancel, onStep: (step, _) =>
         {
