@@ -92,7 +92,7 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
     /// <summary>
     /// While training, Gaussian noise is added to the embeddings of these compact ids: per dimension, its
     /// standard deviation is Std times the embedding's own RMS. Drawn from a generator seeded by the batch's
-    /// ids, so a batch gets the same noise on any thread or replica.
+    /// ids, so a batch gets the same noise on any thread or replica (and each time the data order brings it back).
     /// </summary>
     public (long[] Ids, double Std)? InputNoise { get; set; }
 
