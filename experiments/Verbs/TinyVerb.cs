@@ -32,7 +32,7 @@ public sealed class TinyVerb : IVerb
         Opt.Int("language-layers", "Qwen3 parent layers", min: 1),
         Opt.Int("language-hidden", "Qwen3 parent hidden size", min: 1),
         Opt.Number("language-lr", "Qwen3 parent peak learning rate", above: 0),
-        Opt.Number("language-word-noise", "noise on the code words while the Qwen3 parent pretrains, relative to their RMS (0: none)", min: 0),
+        Opt.Number("language-word-noise", "noise on the code words while the Qwen3 parent pretrains, relative to their RMS: the mean of a strength drawn per sequence from 0 to twice this (0: none)", min: 0),
         Opt.Long("vision-steps", "vision parent pretraining steps", min: 1),
         Opt.Number("vision-lr", "vision parent peak learning rate", above: 0),
         Opt.Int("parent-images", "vision parent pretraining images", min: 1),

@@ -91,8 +91,10 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
 
     /// <summary>
     /// While training, Gaussian noise is added to the embeddings of these compact ids: per dimension, its
-    /// standard deviation is Std times the embedding's own RMS. Drawn from a generator seeded by the batch's
-    /// ids, so a batch gets the same noise on any thread or replica (and each time the data order brings it back).
+    /// standard deviation is the embedding's own RMS times a strength drawn per sequence, uniformly from 0 to
+    /// 2·Std (mean Std), so the model reads words both barely and far moved. Drawn from a generator seeded by
+    /// the batch's ids, so a batch gets the same noise on any thread or replica (and each time the data order
+    /// brings it back).
     /// </summary>
     public (long[] Ids, double Std)? InputNoise { get; set; }
 
@@ -116,7 +118,9 @@ public sealed class CompactVocabularyLM : nn.Module, ICausalLM
         var rms = embeds.detach().pow(Scalars.Two).mean(new long[] { -1 }, keepdim: true).sqrt_();
         var at = isin(inputIds, tensor(noise.Ids, device: inputIds.device)).unsqueeze(-1).to(embeds.dtype);
         var draw = randn(embeds.shape, generator: generator, dtype: embeds.dtype, device: embeds.device);
-        return embeds.add(draw.mul_(rms).mul_(at).mul_(Scalars.Of(noise.Std)), Scalars.One).MoveToOuterDisposeScope();
+        var strength = rand(new long[] { embeds.shape[0], 1, 1 }, generator: generator, dtype: embeds.dtype, device: embeds.device)
+            .mul_(Scalars.Of(2 * noise.Std));
+        return embeds.add(draw.mul_(rms).mul_(at).mul_(strength), Scalars.One).MoveToOuterDisposeScope();
     }
 
     public Tensor Logits(Tensor hidden) => lm.Logits(hidden).add(_restOffset, Scalars.One);

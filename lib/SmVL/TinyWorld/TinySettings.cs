@@ -44,8 +44,9 @@ public sealed record TinySettings
     /// </summary>
     public int LanguageMicroBatches { get; init; } = 2;
     /// <summary>
-    /// Noise on the code words' embeddings while the Qwen3 parent pretrains (relative to each embedding's RMS;
-    /// 0: none): it learns to read words that are only near their embeddings, as connector outputs are.
+    /// Noise on the code words' embeddings while the Qwen3 parent pretrains, relative to each embedding's RMS
+    /// (0: none): the mean of a strength drawn per sequence from 0 to twice this. The parent learns to read
+    /// words that are only near their embeddings, as connector outputs are.
     /// </summary>
     public double LanguageWordNoise { get; init; } = 0.5;
     /// <summary>Vision parent pretraining (the dense cell task; docs/tinyworld.md: steps tried).</summary>
@@ -68,7 +69,7 @@ public sealed record TinySettings
 
     /// <summary>What each cached parent depends on (the version part changes when the recipe does).
     /// Neither depends on the core count: the reader's micro-batches and the tower each run on one libtorch thread.</summary>
-    public string LanguageParentKey => $"v7-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}x{LanguageMicroBatches}{(LanguageWordNoise > 0 ? $"-wn{LanguageWordNoise}" : "")}-s{Seed}";
+    public string LanguageParentKey => $"v7-h{LanguageHidden}-l{LanguageLayers}-r{RopeTheta}-p{PatchSize}-n{LanguageScenes}-ls{LanguageSteps}-lr{LanguageLearningRate}-b{ParentBatch}x{LanguageMicroBatches}{(LanguageWordNoise > 0 ? $"-wnu{LanguageWordNoise}" : "")}-s{Seed}";
     public string VisionParentKey => $"v6-h{Hidden}-l{Layers}-p{PatchSize}-n{ParentImages}-vs{VisionSteps}-lr{VisionLearningRate}-b{ParentBatch}-s{Seed}";
 
     /// <summary>The cores the parents share: libtorch's thread count when the run starts.</summary>
