@@ -63,6 +63,44 @@ public class CliTests
     }
 
     [Fact]
+    public void TrainStopsOnSigtermWhileTheTinyParentsAreBuilt()
+    {
+        // The user's case: `train` on a tiny experiment with no parents cached, interrupted while it pretrains them.
+        string dir = Fixtures.TempDir(), cache = Path.Combine(dir, "cache");
+        Directory.CreateDirectory(cache);
+        Directory.CreateSymbolicLink(Path.Combine(cache, "npm"), Path.Combine(Paths.Cache, "npm"));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(Paths.RepoRoot, "experiments", "bin", "Release", "net10.0", "SmVL.Cli.dll"), "train",
+                                  "--experiment", Path.Combine(Paths.RepoRoot, "experiments", "tiny-connector.json"), "--out", Path.Combine(dir, "run") })
+            start.ArgumentList.Add(a);
+        start.Environment["SMVL_CACHE"] = cache;
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var error = new System.Text.StringBuilder();
+        var output = new System.Text.StringBuilder();
+        p.ErrorDataReceived += (_, e) => { lock (error) error.AppendLine(e.Data); };
+        p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        p.BeginErrorReadLine();
+        p.BeginOutputReadLine();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!Output().Contains("qwen3 parent:") && clock.Elapsed < TimeSpan.FromMinutes(2) && !p.HasExited) Thread.Sleep(100);
+        Assert.False(p.HasExited, Text());
+        Thread.Sleep(1000);   // the reader in its first steps, the tower still preparing its images
+        System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString()])!.WaitForExit();
+        clock.Restart();
+        bool exited = p.WaitForExit(10_000);
+        if (!exited) p.Kill(true);
+        Assert.True(exited, $"train still running 10 s after SIGTERM:\n{Text()}");
+        p.WaitForExit();
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("smvl train: stopped while the tiny parents were being built; those already built stay cached", Text());
+        Assert.DoesNotContain("   at ", Text());
+        Directory.Delete(dir, true);
+
+        string Text() { lock (error) return error.ToString(); }
+        string Output() { lock (output) return output.ToString(); }
+    }
+
+    [Fact]
     public async Task VersionPrintsTheAssemblyVersion()
     {
         var (code, output, _) = await Run("--version");

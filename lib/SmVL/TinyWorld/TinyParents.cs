@@ -166,7 +166,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         cancel.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
         manual_seed(s.Seed);
-        var samples = train.Select(t => SketchSample(t.Scene, t.Zh)).ToList();
+        var samples = train.Select(t => { cancel.ThrowIfCancellationRequested(); return SketchSample(t.Scene, t.Zh); }).ToList();
         var full = LmConfig(s);
         var vocabulary = new CompactVocabulary(samples.SelectMany(x => x.InputIds).Append(PadTokenId).Append(EosTokenId), full.VocabSize);
         log($"qwen3 parent: {samples.Count} texts use {vocabulary.Used.Count} of {full.VocabSize} token ids; the rest share one row while pretraining");
@@ -245,7 +245,7 @@ public sealed class TinyParents(TinySettings s, Processor processor, Action<stri
         using var parent = new SmolVLMForConditionalGeneration(config);
         WeightInit.HfNormal(parent, 0.02, s.Seed + 1);
         using var task = new CellTask(parent.model.vision_model, config.ScaleFactor, PatchClasses, s.Seed + 2);
-        var data = train.Select(t => VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene))).ToList();
+        var data = train.Select(t => { cancel.ThrowIfCancellationRequested(); return VisionSample(t.Scene, TinyWorldRasteriser.Render(t.Scene)); }).ToList();
         var options = new TrainOptions
         {
             Steps = s.VisionSteps, GradAccum = 1, LearningRate = s.VisionLearningRate, Schedule = "cosine", WarmupSteps = s.VisionSteps / 30,
