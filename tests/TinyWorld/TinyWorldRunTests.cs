@@ -56,6 +56,7 @@ public class TinyWorldRunTests
         var quick = TinySettings.Quick;
         Assert.Equal(quick.Key, (TinySettings.Quick with { }).Key);
         Assert.NotEqual(quick.Key, (quick with { Steps = quick.Steps + 1 }).Key);
+        Assert.NotEqual(quick.Key, (quick with { WarmupRatio = 0.2 }).Key);
         // The language parent does not depend on the vision parent's steps, nor on the stitch's.
         Assert.Equal(quick.LanguageParentKey, (quick with { VisionSteps = 7, Steps = 3 }).LanguageParentKey);
         Assert.NotEqual(quick.LanguageParentKey, (quick with { LanguageSteps = 7 }).LanguageParentKey);

@@ -14,6 +14,8 @@ public sealed record TinySettings
     public int MicroBatch { get; init; } = 16;
     /// <summary>Stitch peak learning rate (docs/tinyworld.md: the rates tried).</summary>
     public double LearningRate { get; init; } = 1e-2;
+    /// <summary>Stitch warmup, a fraction of the steps: the blog's full run warms up over 10 % (docs/tinyworld.md: what 3 % and 20 % gave).</summary>
+    public double WarmupRatio { get; init; } = 0.1;
     public ConnectorInitKind ConnectorInit { get; init; } = ConnectorInitKind.PyTorchDefault;
     public long Seed { get; init; } = 1;
     public int Hidden { get; init; } = 64;
@@ -63,7 +65,7 @@ public sealed record TinySettings
     /// <summary>Same stages, small.</summary>
     public static TinySettings Quick => new()
     {
-        TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, LanguageWordNoise = 0, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageAllCoresFrom = 800, LanguageLearningRate = 3e-3,
+        TrainImages = 1000, EvalImages = 100, Steps = 120, MicroBatch = 16, WarmupRatio = 0.03, LanguageWordNoise = 0, ParentImages = 3000, LanguageScenes = 16000, LanguageSteps = 800, LanguageAllCoresFrom = 800, LanguageLearningRate = 3e-3,
         VisionSteps = 2000, VisionLearningRate = 1e-2, ParentBatch = 32,
     };
 
@@ -77,5 +79,5 @@ public sealed record TinySettings
 
     /// <summary>All settings in one short key, for caching a whole run's outputs.</summary>
     public string Key => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-        $"{LanguageParentKey}|{VisionParentKey}|{TrainImages}|{EvalImages}|{Steps}|{MicroBatch}|{LearningRate:R}|{ConnectorInit}")))[..12].ToLowerInvariant();
+        $"{LanguageParentKey}|{VisionParentKey}|{TrainImages}|{EvalImages}|{Steps}|{MicroBatch}|{LearningRate:R}|{WarmupRatio:R}|{ConnectorInit}")))[..12].ToLowerInvariant();
 }

@@ -48,7 +48,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
             Freeze = new FreezeSpec { Policy = Freezing.Name(policy), Lora = policy == FreezePolicy.Lora ? new LoraSpec { Rank = 8, Alpha = 16 } : null },
             Train = new TrainOptions
             {
-                Steps = s.Steps, GradAccum = 1, MicroBatch = s.MicroBatch, LearningRate = s.LearningRate, Schedule = "cosine", WarmupRatio = 0.03,
+                Steps = s.Steps, GradAccum = 1, MicroBatch = s.MicroBatch, LearningRate = s.LearningRate, Schedule = "cosine", WarmupRatio = s.WarmupRatio,
                 EvalEvery = Math.Max(1, (int)(s.Steps / 5)), EvalBatches = 2, SaveEvery = (int)s.Steps, KeepLast = 1,
             },
             MaxLength = 2048,
