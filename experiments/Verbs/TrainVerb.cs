@@ -46,7 +46,7 @@ public sealed class TrainVerb : IVerb
             _ => throw new CliException("--device cuda: this libtorch has no CUDA"),
         };
         var options = new ExperimentRunOptions { Resume = args.Flag("resume"), MaxSteps = maxSteps, DataDir = data, Device = device, Cancel = cancel,
-                                             TinyWorld = new TinyWorldRun(new TinySettings(), outDir) { Cancel = cancel } };
+                                             TinyWorld = new TinyWorldRun(TinySettings.ForExperiment(experiment), outDir) { Cancel = cancel } };
         using var runner = new ExperimentRunner(experiment, outDir, options);
         ExperimentRunResult result;
         try { result = runner.Run(); }

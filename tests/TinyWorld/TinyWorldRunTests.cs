@@ -50,6 +50,20 @@ public class TinyWorldRunTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void TrainingAnExperimentFileOfTheMainJobUsesItsSeedsParents(long seed)
+    {
+        var settings = new TinySettings { Seed = seed };
+        foreach (var (_, experiment) in TinyWorldRun.Experiments(settings))
+        {
+            var used = TinySettings.ForExperiment(Experiment.Parse(experiment.ToJson()));
+            Assert.Equal(settings.LanguageParentKey, used.LanguageParentKey);
+            Assert.Equal(settings.VisionParentKey, used.VisionParentKey);
+        }
+    }
+
     [Fact]
     public void CacheKeysFollowTheSettingsTheyDependOn()
     {

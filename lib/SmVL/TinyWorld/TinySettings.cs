@@ -1,5 +1,6 @@
 using TorchSharp;
 using SmVL.Stitching;
+using SmVL.Training;
 
 namespace SmVL.TinyWorld;
 
@@ -61,6 +62,12 @@ public sealed record TinySettings
     public long LanguageAllCoresFrom { get; init; } = 3500;
     public double VisionLearningRate { get; init; } = 3e-3;
     public int ParentBatch { get; init; } = 32;
+
+    /// <summary>
+    /// The tiny world behind an experiment file's "tiny" parents: the defaults with the file's data seed, so
+    /// `train --experiment` on a main-job run of `tiny --seed S` stitches the same parents.
+    /// </summary>
+    public static TinySettings ForExperiment(Experiment experiment) => new() { Seed = experiment.Data.Seed };
 
     /// <summary>Same stages, small.</summary>
     public static TinySettings Quick => new()
