@@ -86,11 +86,10 @@ public class CliTests
         Assert.False(p.HasExited, Text());
         Thread.Sleep(1000);   // the reader in its first steps, the tower still preparing its images
         System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString()])!.WaitForExit();
-        clock.Restart();
         bool exited = p.WaitForExit(10_000);
         if (!exited) p.Kill(true);
         Assert.True(exited, $"train still running 10 s after SIGTERM:\n{Text()}");
-        p.WaitForExit();
+        p.WaitForExit();   // flushes the redirected streams
         Assert.Equal(130, p.ExitCode);
         Assert.Contains("smvl train: stopped while the tiny parents were being built; those already built stay cached", Text());
         Assert.DoesNotContain("   at ", Text());

@@ -121,7 +121,12 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
     public StitchParents Parents()
     {
         var processor = TinyParents.CreateProcessor();
-        var (vlm, lm) = TinyParents.Folders(_s, processor, _log, Cancel);
+        string vlm, lm;
+        try { (vlm, lm) = TinyParents.Folders(_s, processor, _log, Cancel); }
+        catch (OperationCanceledException e) when (Cancel.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("stopped while the tiny parents were being built; those already built stay cached: run the same command again to go on", e, Cancel);
+        }
         return new StitchParents(processor, vlm, lm, TextSide.From(processor, TinyParents.EosTokenId));
     }
 

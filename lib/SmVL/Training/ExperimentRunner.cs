@@ -62,12 +62,7 @@ public sealed class ExperimentRunner(Experiment experiment, string runDir, Exper
         Directory.CreateDirectory(runDir);
         RecordExperiment();
         var device = _o.Device ?? CPU;
-        StitchParents parents;
-        try { parents = Parents(); }
-        catch (OperationCanceledException e) when (_o.Cancel.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("stopped while the tiny parents were being built; those already built stay cached: run the same command again to go on", e, _o.Cancel);
-        }
+        var parents = Parents();
         var processor = parents.Processor;
         var (train, eval) = Data(processor, device);
 
