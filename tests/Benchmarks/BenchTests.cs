@@ -99,6 +99,8 @@ public class BenchTests(ITestOutputHelper log)
         Assert.Contains("matmul", json["train_step"]!["bf16"]!["probe"]!.GetValue<string>());
         Assert.True(json["decode"]!["kernels_same_tokens"]!.GetValue<bool>());            // the kernels change speed, not tokens
         Assert.True(json["decode"]!["kernels_speedup"]!.GetValue<double>() > 0);   // bf16 measured, or why not
+        Assert.True(json["decode"]!["stack_same_tokens"]!.GetValue<bool>());            // the stack as one job changes speed, not tokens
+        Assert.True(json["decode"]!["stack_speedup"]!.GetValue<double>() > 0);
         Assert.Equal(32, json["decode"]!["context"]!.GetValue<long>());          // the middle context when 512 is absent
         Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length
 
@@ -115,10 +117,10 @@ public class BenchTests(ITestOutputHelper log)
         Assert.Equal(64 - 1 - 5 * 4, train.Labelled);                           // shifted labels: 63 positions, 20 of them image tokens
         Assert.Equal(train.Flops.Total / train.BestSeconds / 1e9, train.Gflops, 6);
 
-        // The decode breakdown: every part timed, against the headline decode's own token time.
+        // The decode breakdown: every part of the per-layer decode timed, against that decode's own token time.
         var perToken = json["decode"]!["breakdown_ms"]!;
         Assert.All(new[] { "attention", "mlp", "head", "norms", "embed_rope" }, k => Assert.True(perToken[k]!.GetValue<double>() > 0, k));
-        Assert.Equal(1e3 / report.HeadlineDecode.KvTokensPerSecond, perToken["token"]!.GetValue<double>(), 9);
+        Assert.Equal(1e3 / report.PerLayerDecode!.KvTokensPerSecond, perToken["token"]!.GetValue<double>(), 9);
 
         // Resume: the seeked reader reads the resumed micro-batch's one sample, the replay every sample up to it (same batch: checked inside).
         var resume = json["resume"]!;

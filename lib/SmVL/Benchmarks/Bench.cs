@@ -61,7 +61,18 @@ public static class Bench
         }
 
         var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
-        var parts = DecodeBreakdown.Measure(model, headline.Context, s.DecodeTokens, 1 / headline.KvTokensPerSecond);
+
+        // The headline context again with each layer on its own (the stack's phases as separate jobs and libtorch
+        // ops): what running the whole stack as one job buys; the breakdown times that per-layer path's parts.
+        DecodeStack.Enabled = false;
+        DecodeResult perLayer;
+        DecodeParts parts;
+        try
+        {
+            perLayer = DecodeBench.Run(model, headline.Context, s.DecodeTokens, recomputeRepeats: 0, ceilings.ReadGbps);
+            parts = DecodeBreakdown.Measure(model, headline.Context, s.DecodeTokens, 1 / perLayer.KvTokensPerSecond);
+        }
+        finally { DecodeStack.Enabled = true; }
 
         // The headline context again with libtorch's own one-row products: what the row split buys.
         RowParallelLinear.Enabled = false;
@@ -104,7 +115,7 @@ public static class Bench
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)
         {
-            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit, DecodeParts = parts, Resume = resume,
+            Peers = peers, PeerError = peerError, Bf16Train = bf16, Bf16Evidence = bf16Evidence, UnsplitDecode = unsplit, PerLayerDecode = perLayer, DecodeParts = parts, Resume = resume,
         };
     }
 

@@ -30,6 +30,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     public TrainStepResult? Bf16Train { get; init; }
     /// <summary>The headline decode with every one-row linear left to libtorch (one thread), for the row split's speed-up.</summary>
     public DecodeResult? UnsplitDecode { get; init; }
+    /// <summary>The headline decode with each layer run on its own (<see cref="Models.DecodeStack"/> off); <see cref="DecodeParts"/> is its breakdown.</summary>
+    public DecodeResult? PerLayerDecode { get; init; }
     /// <summary>Where the headline decode's token time goes.</summary>
     public DecodeParts? DecodeParts { get; init; }
     /// <summary>Resume start-up on generated real-size parquet, when measured.</summary>
@@ -90,6 +92,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                 ["kernels_speedup"] = UnsplitDecode is { } u ? d.KvTokensPerSecond / u.KvTokensPerSecond : null,
                 ["libtorch_tokens_per_s"] = UnsplitDecode?.KvTokensPerSecond,
                 ["kernels_same_tokens"] = UnsplitDecode is { } v ? v.Generated.SequenceEqual(d.Generated) : null,
+                ["stack_speedup"] = PerLayerDecode is { } pl ? d.KvTokensPerSecond / pl.KvTokensPerSecond : null,
+                ["per_layer_tokens_per_s"] = PerLayerDecode?.KvTokensPerSecond,
+                ["stack_same_tokens"] = PerLayerDecode is { } pt ? pt.Generated.SequenceEqual(d.Generated) : null,
                 ["vs_llamacpp"] = Peers.Count > 0 ? new JsonObject(Peers.Select(p => KeyValuePair.Create(p.Type, (JsonNode?)p.SmvlRatio))) : null,
                 ["llamacpp"] = Peers.Count > 0 ? new JsonArray(Peers.Select(p => (JsonNode?)new JsonObject
                 {
@@ -212,8 +217,11 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         if (UnsplitDecode is { } un)
             Line($"{"",-12}ctx {un.Context}: SmVL's decode kernels (row products, fused attention) {HeadlineDecode.KvTokensPerSecond / un.KvTokensPerSecond:F2}× libtorch's ops " +
                  $"({un.KvTokensPerSecond:F2} tok/s), same tokens: {(un.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");
+        if (PerLayerDecode is { } pl)
+            Line($"{"",-12}ctx {pl.Context}: the stack as one job {HeadlineDecode.KvTokensPerSecond / pl.KvTokensPerSecond:F2}× each layer on its own " +
+                 $"({pl.KvTokensPerSecond:F2} tok/s), same tokens: {(pl.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");
         if (DecodeParts is { } dp)
-            Line($"{"",-12}ctx {HeadlineDecode.Context} per token {dp.TokenMs:F1} ms: attention {dp.AttentionMs:F1}, MLP {dp.MlpMs:F1}, head {dp.HeadMs:F1}, " +
+            Line($"{"",-12}ctx {HeadlineDecode.Context}, each layer on its own, per token {dp.TokenMs:F1} ms: attention {dp.AttentionMs:F1}, MLP {dp.MlpMs:F1}, head {dp.HeadMs:F1}, " +
                  $"norms {dp.NormsMs:F1}, embedding+rope {dp.EmbedRopeMs:F1}, overhead {dp.OverheadMs:F1}");
         foreach (var p in Peers)
             Line($"{"llama.cpp",-12}{p.Type,-6} {p.Context,6} ctx {p.TokensPerSecond,8:F2} tok/s (SmVL {p.SmvlTokensPerSecond:F2}: {p.SmvlRatio:F2}×; best of {Settings.PeerRounds} rounds each), prefill {p.PrefillTokensPerSecond:F1} tok/s, " +

@@ -14,7 +14,8 @@ public sealed record DecodeParts(double AttentionMs, double MlpMs, double NormsM
 /// Where a cached decode step's time goes at one context: the text stack's parts run in the decode's
 /// order (embedding, rotary angles, then per layer: norm, attention over a cache of the context's
 /// length, norm, MLP; final norm, head) with a clock around each, every layer in turn so each part
-/// reads its own weights as the real step does. The token time is the decode's own (<see cref="DecodeBench"/>).
+/// reads its own weights as the real step does. These are the parts of the per-layer decode
+/// (<see cref="DecodeStack"/> off), so the token time passed in is that decode's (<see cref="DecodeBench"/>).
 /// </summary>
 public static class DecodeBreakdown
 {

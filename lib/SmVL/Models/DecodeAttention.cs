@@ -49,7 +49,8 @@ public static unsafe class DecodeAttention
         return output.MoveToOuterDisposeScope();
     }
 
-    private struct Inputs
+    /// <summary>One layer's attention inputs for <see cref="KvHead"/>: the new token's q/k/v, the norms, the rotary angles, the layer's cache buffers.</summary>
+    internal struct Inputs
     {
         public float* Q, K, V, QNorm, KNorm, Cos, Sin, Keys, Values, Out;
         public float QEps, KEps;
@@ -71,9 +72,9 @@ public static unsafe class DecodeAttention
             {
                 _in = inputs;
                 _parts = Math.Min(team.Size, inputs.KvHeads);
-                int group = inputs.Heads / inputs.KvHeads, need = group * (inputs.Dim + inputs.Position + 1);
+                int need = ScratchFloats(inputs.Heads, inputs.KvHeads, inputs.Dim, inputs.Position + 1);
                 if (_scratch.Length < _parts || _scratch[0].Length < need)
-                    _scratch = Enumerable.Range(0, _parts).Select(_ => new float[Math.Max(need, group * (inputs.Dim + 2 * inputs.Capacity))]).ToArray();
+                    _scratch = Enumerable.Range(0, _parts).Select(_ => new float[Math.Max(need, ScratchFloats(inputs.Heads, inputs.KvHeads, inputs.Dim, 2 * inputs.Capacity))]).ToArray();
                 if (_parts == 1) Part(0); else team.Run(_part);
             }
         }
@@ -82,87 +83,139 @@ public static unsafe class DecodeAttention
         private void Part(int part)
         {
             if (part >= _parts) return;
-            ref readonly var a = ref _in;
-            int group = a.Heads / a.KvHeads, dim = a.Dim, length = a.Position + 1;
-            float scale = 1 / MathF.Sqrt(dim);
             fixed (float* scratch = _scratch[part])
-            {
-                float* queries = scratch, scores = scratch + group * dim;
-                for (int h = part; h < a.KvHeads; h += _parts)
-                {
-                    float* keys = a.Keys + (long)h * a.Capacity * dim, values = a.Values + (long)h * a.Capacity * dim;
-                    NormRope(a.K + h * dim, a.KNorm, a.KEps, a.Cos, a.Sin, keys + (long)a.Position * dim, dim);
-                    new ReadOnlySpan<float>(a.V + h * dim, dim).CopyTo(new Span<float>(values + (long)a.Position * dim, dim));
-                    for (int g = 0; g < group; g++)
-                        NormRope(a.Q + (h * group + g) * dim, a.QNorm, a.QEps, a.Cos, a.Sin, queries + g * dim, dim);
-
-                    // scores[g, s] = q_g · k_s / √D: each key read once for the group
-                    for (int s = 0; s < length; s++)
-                    {
-                        float* key = keys + (long)s * dim;
-                        for (int g = 0; g < group; g++)
-                            scores[g * length + s] = RowParallelLinear.Dot(queries + g * dim, key, dim) * scale;
-                    }
-                    for (int g = 0; g < group; g++) Softmax(new Span<float>(scores + g * length, length));
-
-                    // out_g = Σ_s p_g[s] v_s, 64 columns at a time with the sums in registers
-                    for (int g = 0; g < group; g++)
-                        WeightedSum(scores + g * length, values, length, dim, a.Out + (long)(h * group + g) * dim);
-                }
-            }
+                for (int h = part; h < _in.KvHeads; h += _parts) KvHead(in _in, h, scratch);
         }
+    }
 
-        /// <summary>output = Σ_s p[s] · values[s], for rows of <paramref name="dim"/> floats.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void WeightedSum(float* p, float* values, int length, int dim, float* output)
+    /// <summary>Floats of scratch <see cref="KvHead"/> needs for a cache of <paramref name="capacity"/> positions.</summary>
+    internal static int ScratchFloats(int heads, int kvHeads, int dim, int capacity) => heads / kvHeads * (dim + capacity);
+
+    /// <summary>
+    /// Kv head <paramref name="h"/>: its new key and value into the cache, then its group's query heads'
+    /// outputs. <paramref name="scratch"/> holds <see cref="ScratchFloats"/> floats.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void KvHead(in Inputs a, int h, float* scratch)
+    {
+        int group = a.Heads / a.KvHeads, dim = a.Dim, length = a.Position + 1;
+        float scale = 1 / MathF.Sqrt(dim);
+        float* queries = scratch, scores = scratch + group * dim;
+        float* keys = a.Keys + (long)h * a.Capacity * dim, values = a.Values + (long)h * a.Capacity * dim;
+        NormRope(a.K + h * dim, a.KNorm, a.KEps, a.Cos, a.Sin, keys + (long)a.Position * dim, dim);
+        new ReadOnlySpan<float>(a.V + h * dim, dim).CopyTo(new Span<float>(values + (long)a.Position * dim, dim));
+        for (int g = 0; g < group; g++)
+            NormRope(a.Q + (h * group + g) * dim, a.QNorm, a.QEps, a.Cos, a.Sin, queries + g * dim, dim);
+
+        // scores[g, s] = q_g · k_s / √D: each key read once for the group, two queries per load
+        for (int s = 0; s < length; s++)
         {
-            int c = 0;
-            for (; c + 4 * Lanes <= dim; c += 4 * Lanes)
+            float* key = keys + (long)s * dim;
+            int g = 0;
+            for (; g + 1 < group; g += 2)
             {
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int s = 0; s < length; s++)
-                {
-                    float* v = values + (long)s * dim + c;
-                    var w = Vector512.Create(p[s]);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + Lanes), w, a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 2 * Lanes), w, a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 3 * Lanes), w, a3);
-                }
-                a0.Store(output + c); a1.Store(output + c + Lanes); a2.Store(output + c + 2 * Lanes); a3.Store(output + c + 3 * Lanes);
+                var (first, second) = Dot2(queries + g * dim, queries + (g + 1) * dim, key, dim);
+                scores[g * length + s] = first * scale;
+                scores[(g + 1) * length + s] = second * scale;
             }
-            for (; c < dim; c += Lanes)
-            {
-                Vector512<float> a0 = default;
-                for (int s = 0; s < length; s++)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * dim + c), Vector512.Create(p[s]), a0);
-                a0.Store(output + c);
-            }
+            if (g < group) scores[g * length + s] = RowParallelLinear.Dot(queries + g * dim, key, dim) * scale;
         }
+        for (int g = 0; g < group; g++) Softmax(scores + g * length, length);
 
-        /// <summary>HF's RMSNorm (x · rsqrt(mean x² + ε), then · w) and rotate-half RoPE (x·cos + rotate_half(x)·sin) of one head.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void NormRope(float* x, float* weight, float eps, float* cos, float* sin, float* output, int dim)
-        {
-            float r = weight is null ? 1 : 1 / MathF.Sqrt(RowParallelLinear.Dot(x, x, dim) / dim + eps);
-            int half = dim / 2;
-            for (int i = 0; i < half; i++)
-            {
-                float lo = x[i] * r, hi = x[i + half] * r;
-                if (weight is not null) { lo *= weight[i]; hi *= weight[i + half]; }
-                output[i] = lo * cos[i] + -hi * sin[i];
-                output[i + half] = hi * cos[i + half] + lo * sin[i + half];
-            }
-        }
+        // out_g = Σ_s p_g[s] v_s, 64 columns at a time with the sums in registers
+        for (int g = 0; g < group; g++)
+            WeightedSum(scores + g * length, values, length, dim, a.Out + (long)(h * group + g) * dim);
+    }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Softmax(Span<float> row)
+    /// <summary>output = Σ_s p[s] · values[s], for rows of <paramref name="dim"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedSum(float* p, float* values, int length, int dim, float* output)
+    {
+        int c = 0;
+        for (; c + 4 * Lanes <= dim; c += 4 * Lanes)
         {
-            float max = float.NegativeInfinity, sum = 0;
-            foreach (float x in row) max = MathF.Max(max, x);
-            for (int s = 0; s < row.Length; s++) sum += row[s] = MathF.Exp(row[s] - max);
-            float inv = 1 / sum;
-            for (int s = 0; s < row.Length; s++) row[s] *= inv;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int s = 0; s < length; s++)
+            {
+                float* v = values + (long)s * dim + c;
+                var w = Vector512.Create(p[s]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + Lanes), w, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 2 * Lanes), w, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 3 * Lanes), w, a3);
+            }
+            a0.Store(output + c); a1.Store(output + c + Lanes); a2.Store(output + c + 2 * Lanes); a3.Store(output + c + 3 * Lanes);
         }
+        for (; c < dim; c += Lanes)
+        {
+            Vector512<float> a0 = default;
+            for (int s = 0; s < length; s++)
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * dim + c), Vector512.Create(p[s]), a0);
+            a0.Store(output + c);
+        }
+    }
+
+    /// <summary>HF's RMSNorm (x · rsqrt(mean x² + ε), then · w) and rotate-half RoPE (x·cos + rotate_half(x)·sin) of one head.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void NormRope(float* x, float* weight, float eps, float* cos, float* sin, float* output, int dim)
+    {
+        float r = weight is null ? 1 : 1 / MathF.Sqrt(RowParallelLinear.Dot(x, x, dim) / dim + eps);
+        int half = dim / 2;
+        for (int i = 0; i < half; i++)
+        {
+            float lo = x[i] * r, hi = x[i + half] * r;
+            if (weight is not null) { lo *= weight[i]; hi *= weight[i + half]; }
+            output[i] = lo * cos[i] + -hi * sin[i];
+            output[i + half] = hi * cos[i + half] + lo * sin[i + half];
+        }
+    }
+
+    /// <summary>(a · k, b · k) for <paramref name="dim"/> a multiple of 16: k read once for both.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float, float) Dot2(float* a, float* b, float* k, int dim)
+    {
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+        int c = 0;
+        for (; c + 2 * Lanes <= dim; c += 2 * Lanes)
+        {
+            var k0 = Vector512.Load(k + c);
+            var k1 = Vector512.Load(k + c + Lanes);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), k0, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c + Lanes), k1, a1);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.Load(b + c), k0, b0);
+            b1 = Vector512.FusedMultiplyAdd(Vector512.Load(b + c + Lanes), k1, b1);
+        }
+        if (c < dim)
+        {
+            var k0 = Vector512.Load(k + c);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + c), k0, a0);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.Load(b + c), k0, b0);
+        }
+        return (Vector512.Sum(a0 + a1), Vector512.Sum(b0 + b1));
+    }
+
+    /// <summary>Softmax of <paramref name="n"/> scores in place, sixteen at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Softmax(float* row, int n)
+    {
+        int wide = n & ~(Lanes - 1), i = 0;
+        var maxes = Vector512.Create(float.NegativeInfinity);
+        for (; i < wide; i += Lanes) maxes = Vector512.Max(maxes, Vector512.Load(row + i));
+        float max = float.NegativeInfinity;
+        for (int l = 0; l < Lanes; l++) max = MathF.Max(max, maxes[l]);
+        for (; i < n; i++) max = MathF.Max(max, row[i]);
+        var shift = Vector512.Create(max);
+        var sums = Vector512<float>.Zero;
+        for (i = 0; i < wide; i += Lanes)
+        {
+            var e = Vector512.Exp(Vector512.Load(row + i) - shift);
+            e.Store(row + i);
+            sums += e;
+        }
+        float sum = Vector512.Sum(sums);
+        for (; i < n; i++) sum += row[i] = MathF.Exp(row[i] - max);
+        var inv = Vector512.Create(1 / sum);
+        for (i = 0; i < wide; i += Lanes) (Vector512.Load(row + i) * inv).Store(row + i);
+        for (; i < n; i++) row[i] *= 1 / sum;
     }
 }

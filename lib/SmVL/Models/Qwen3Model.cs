@@ -48,6 +48,8 @@ public sealed class Qwen3Model : nn.Module, ICheckpointedStack
         long B = inputsEmbeds.shape[0], T = inputsEmbeds.shape[1], past = cache?.SeqLen ?? 0;
         positionIds ??= Scalars.Arange(past, past + T, device: inputsEmbeds.device).unsqueeze(0).expand(B, T);
         var (cos, sin) = _rope.Compute(positionIds);
+        if (hiddenStates is null && DecodeStack.Applies(this, inputsEmbeds, attentionMask, cache))
+            return norm.forward(DecodeStack.Step(this, inputsEmbeds, cos, sin, cache!)).MoveToOuterDisposeScope();
         var mask = AttentionMask.Causal(attentionMask, B, T, past, inputsEmbeds.dtype, inputsEmbeds.device);
         var h = inputsEmbeds;
         hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
