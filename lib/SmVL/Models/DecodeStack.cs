@@ -136,7 +136,7 @@ public static unsafe class DecodeStack
             if (buffer.Length < length) buffer = new float[length];
         }
 
-        /// <summary>Every part waits here until all have arrived (a spin barrier: the phases are tens of microseconds).</summary>
+        /// <summary>Every part waits here until all have arrived (a spin barrier: a phase is far shorter than a sleeping thread takes to wake).</summary>
         private void Barrier()
         {
             if (_parts == 1) return;
