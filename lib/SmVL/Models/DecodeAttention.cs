@@ -216,6 +216,6 @@ public static unsafe class DecodeAttention
         for (; i < n; i++) sum += row[i] = MathF.Exp(row[i] - max);
         var inv = Vector512.Create(1 / sum);
         for (i = 0; i < wide; i += Lanes) (Vector512.Load(row + i) * inv).Store(row + i);
-        for (; i < n; i++) row[i] *= 1 / sum;
+        for (; i < n; i++) row[i] *= inv[0];
     }
 }

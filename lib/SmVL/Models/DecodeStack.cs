@@ -150,14 +150,6 @@ public static unsafe class DecodeStack
                 while (Volatile.Read(ref _phase) == phase) Thread.SpinWait(1);
         }
 
-        /// <summary>This part's block of <paramref name="rows"/> rows (multiples of four, the last part taking the rest).</summary>
-        private (int First, int End) Block(int rows, int part)
-        {
-            int block = (rows / _parts + 3) & ~3;
-            int r0 = Math.Min(rows, part * block);
-            return (r0, part == _parts - 1 ? rows : Math.Min(rows, r0 + block));
-        }
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // a kernel: fully optimised from the first call, no tiering
         private void Part(int part)
         {
@@ -169,7 +161,7 @@ public static unsafe class DecodeStack
                     // attention: h = x + o_proj(attention(norm(x)))
                     RmsNorm(_x, layer.InputNorm, layer.InputEps, normed, s.Hidden);
                     int qRows = layer.Q.Rows, kRows = layer.K.Rows;
-                    var (r0, r1) = Block(qRows + 2 * kRows, part);
+                    var (r0, r1) = RowParallelLinear.Block(qRows + 2 * kRows, _parts, part);
                     for (int r = r0; r < r1; r++)
                     {
                         if (r < qRows) q[r] = Row(in layer.Q, r, normed);
@@ -185,13 +177,13 @@ public static unsafe class DecodeStack
                     };
                     for (int kv = part; kv < s.KvHeads; kv += _parts) DecodeAttention.KvHead(in inputs, kv, scratch);
                     Barrier();
-                    (r0, r1) = Block(s.Hidden, part);
+                    (r0, r1) = RowParallelLinear.Block(s.Hidden, _parts, part);
                     for (int r = r0; r < r1; r++) h[r] = _x[r] + Row(in layer.O, r, attention);
                     Barrier();
 
                     // MLP: x = h + down(silu(gate(norm(h))) · up(norm(h)))
                     RmsNorm(h, layer.PostNorm, layer.PostEps, normed, s.Hidden);
-                    (r0, r1) = Block(s.Intermediate, part);
+                    (r0, r1) = RowParallelLinear.Block(s.Intermediate, _parts, part);
                     // the block's gate rows, then its up rows: one weight streamed at a time
                     for (int r = r0; r < r1; r++) act[r] = Row(in layer.Gate, r, normed);
                     for (int r = r0; r < r1; r++)
@@ -200,7 +192,7 @@ public static unsafe class DecodeStack
                         act[r] = gate / (1 + MathF.Exp(-gate)) * Row(in layer.Up, r, normed);
                     }
                     Barrier();
-                    (r0, r1) = Block(s.Hidden, part);
+                    (r0, r1) = RowParallelLinear.Block(s.Hidden, _parts, part);
                     for (int r = r0; r < r1; r++) _x[r] = h[r] + Row(in layer.Down, r, act);
                     Barrier();
                 }

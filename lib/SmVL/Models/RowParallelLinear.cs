@@ -129,6 +129,14 @@ public static unsafe class RowParallelLinear
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Part <paramref name="part"/>'s rows of <paramref name="rows"/> split into <paramref name="parts"/> contiguous blocks (multiples of four, the last taking the rest).</summary>
+    internal static (int First, int End) Block(int rows, int parts, int part)
+    {
+        int block = (rows / parts + 3) & ~3;
+        int first = Math.Min(rows, part * block);
+        return (first, part == parts - 1 ? rows : Math.Min(rows, first + block));
+    }
+
     /// <summary>A contiguous tensor's first float. Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
     internal static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
@@ -194,8 +202,7 @@ public static unsafe class RowParallelLinear
         private void Part(int part)
         {
             if (part >= _parts) return;
-            int block = (_rows / _parts + 3) & ~3;
-            int r0 = Math.Min(_rows, part * block), r1 = part == _parts - 1 ? _rows : Math.Min(_rows, r0 + block);
+            var (r0, r1) = Block(_rows, _parts, part);
             for (int i = 0, first = 0; i < _count && first < r1; first += _products[i].Rows, i++)
             {
                 var p = _products[i];
