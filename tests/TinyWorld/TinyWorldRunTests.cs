@@ -32,6 +32,31 @@ public class TinyWorldRunTests
     }
 
     /// <summary>
+    /// The five runs side by side (two lanes of one libtorch thread on two cores, of two threads on four)
+    /// give the bits they give one after another on one core: every saved weight and every answer.
+    /// </summary>
+    [Fact]
+    public void RunsSideBySideGiveTheBitsOfRunsOneAfterAnother()
+    {
+        var settings = TinySettings.Quick with { TrainImages = 160, EvalImages = 20, Steps = 8, MicroBatch = 4, ParentImages = 100, LanguageScenes = 100, LanguageSteps = 10, VisionSteps = 10, ParentBatch = 8 };
+        var dirs = new[] { 1, 2, 4 }.Select(cores =>
+        {
+            var dir = Fixtures.TempDir();
+            new TinyWorldRun(settings with { Cores = cores }, dir, _ => { }).Run(includeFull: true);
+            return dir;
+        }).ToList();
+        foreach (var (run, _) in TinyWorldRun.Experiments(settings))
+            foreach (var dir in dirs.Skip(1))
+            {
+                Assert.Equal(File.ReadAllText(Path.Combine(dirs[0], run, "predictions.jsonl")), File.ReadAllText(Path.Combine(dir, run, "predictions.jsonl")));
+                var files = Directory.GetFiles(Path.Combine(dirs[0], run, "model"), "*.safetensors");
+                Assert.NotEmpty(files);
+                foreach (var file in files)
+                    Assert.True(File.ReadAllBytes(file).SequenceEqual(File.ReadAllBytes(Path.Combine(dir, run, "model", Path.GetFileName(file)))), $"{run}: {Path.GetFileName(file)} differs between {dirs[0]} and {dir}");
+            }
+    }
+
+    /// <summary>
     /// One run path: the main job's runs are experiment records, and with the default settings they
     /// are the files in experiments/ (so `train --experiment experiments/tiny-connector.json` is the
     /// main job's connector-only run).

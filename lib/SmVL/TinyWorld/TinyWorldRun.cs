@@ -78,8 +78,7 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
         var evalReader = new CauldronReader(dataDir, "eval");
         var eval = VqaExample.From(evalReader.ReadSubset("tinyworld_zh")).ToList();
         if (evalReader.BadRows.Total > 0) _log(evalReader.BadRows.ToString());
-        // One after another on every core: side by side they took as long (docs/tinyworld.md).
-        var runs = Experiments(_s, includeFull).Select(r => TrainOne(r.Run, r.Experiment, dataDir, parents, eval)).ToList();
+        var runs = TrainAll(Experiments(_s, includeFull), dataDir, parents, eval);
         Cancel.ThrowIfCancellationRequested();
         var stats = export.Eval;
         // The same held-out images with every run's answer side by side (the blind model next to the working one).
@@ -91,15 +90,46 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
         return result;
     }
 
-    private TinyRunResult TrainOne(string run, Experiment experiment, string dataDir, StitchParents parents, IReadOnlyList<VqaExample> eval)
+    /// <summary>
+    /// The runs side by side, one lane per core (<see cref="CoreShare"/>), each lane taking the next run
+    /// in order when it is free; on one core one after another. Every run trains on one libtorch thread
+    /// whatever the core count, so the results never depend on it, and one thread per small run does
+    /// more than two: its operations are too small for a second thread to help. A failing run stops
+    /// the other lanes at their next step.
+    /// </summary>
+    private List<TinyRunResult> TrainAll(IReadOnlyList<(string Run, Experiment Experiment)> experiments, string dataDir, StitchParents parents,
+                                         IReadOnlyList<VqaExample> eval)
     {
-        Cancel.ThrowIfCancellationRequested();
+        var results = new TinyRunResult[experiments.Count];
+        int next = -1;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+        void Lane(CoreShare _)
+        {
+            try
+            {
+                for (int i; (i = Interlocked.Increment(ref next)) < experiments.Count;)
+                    results[i] = TrainOne(experiments[i].Run, experiments[i].Experiment, dataDir, parents, eval, stop.Token);
+            }
+            catch
+            {
+                stop.Cancel();
+                throw;
+            }
+        }
+        int lanes = Math.Clamp(_s.Cores, 1, experiments.Count);
+        CoreShare.Run(Enumerable.Range(1, lanes).Select(k => new CoreShare.Job($"runs {k}", Lane, MaxThreads: 1)).ToList(), _s.Cores, shares: lanes);
+        return [.. results];
+    }
+
+    private TinyRunResult TrainOne(string run, Experiment experiment, string dataDir, StitchParents parents, IReadOnlyList<VqaExample> eval, CancellationToken cancel)
+    {
+        cancel.ThrowIfCancellationRequested();
         _log($"\n== {run}: {experiment.Description}");
         double maxConnectorGrad = 0;
         string runDir = Path.Combine(outDir, run);
         using var runner = new ExperimentRunner(experiment, runDir, new ExperimentRunOptions
         {
-            DataDir = dataDir, TinyWorld = this, Log = _log, Cancel = Cancel,
+            DataDir = dataDir, TinyWorld = this, Log = _log, Cancel = cancel,
             OnStep = (_, row) => maxConnectorGrad = Math.Max(maxConnectorGrad, row.GetValueOrDefault("grad_norm_connector")),
         });
         var trained = runner.Run();

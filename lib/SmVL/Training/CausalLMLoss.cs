@@ -22,7 +22,32 @@ public static class CausalLMLoss
         var keep = y.ne(Scalars.IgnoreIndex);
         var loss = chunk > 0
             ? ChunkedCrossEntropy.Sum(model, h[keep], y[keep], chunk)
-            : nn.functional.cross_entropy(model.Logits(h[keep]).to(float32), y[keep], reduction: nn.Reduction.Sum);   // logits (N, vocab)
+            : HeadLoss(model, h[keep], y[keep]);
         return loss.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Cross-entropy summed over the rows, the head applied to at most <see cref="BlockBytes"/> of
+    /// logits at a time, each block kept for its own backward pass (no recomputation). glibc serves a
+    /// thread other than the process's first from 64 MB heaps and maps anything larger afresh on every
+    /// allocation (unmapping it on free, which stalls the other threads; docs/performance.md, session 17).
+    /// </summary>
+    private static Tensor HeadLoss(ICausalLM model, Tensor rows, Tensor labels)
+    {
+        // Blocks of equal size, never a remainder of a few rows: with one, a tiny-world stitch came out
+        // different on one libtorch thread and on two (docs/performance.md).
+        long n = rows.shape[0], most = Math.Max(1, BlockBytes / (model.HeadWeight.shape[0] * sizeof(float)));
+        long blocks = Math.Max(1, (n + most - 1) / most), block = Math.Max(1, (n + blocks - 1) / blocks);
+        Tensor? total = null;
+        for (long start = 0; start < n || total is null; start += block)
+        {
+            long count = Math.Min(block, n - start);
+            var loss = nn.functional.cross_entropy(model.Logits(rows.narrow(0, start, count)).to(float32), labels.narrow(0, start, count), reduction: nn.Reduction.Sum);
+            total = total is null ? loss : total.add(loss, Scalars.One);
+        }
+        return total;
+    }
+
+    /// <summary>Logits per block through the head (see <see cref="HeadLoss"/>).</summary>
+    public const long BlockBytes = 32L << 20;
 }

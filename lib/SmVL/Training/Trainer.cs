@@ -246,13 +246,23 @@ public sealed class Trainer : IDisposable
             .Select(g => (g.Key, Math.Sqrt(g.Sum(t => SquaredNorm(t.p.grad)))))
             .ToList();
 
-    // One parameter's float64 copies at a time: a full fine-tune's would otherwise add ~10 GB at real size.
+    // In float64, a block of a parameter at a time: whole copies of a full fine-tune's gradients would add
+    // ~10 GB at real size, and a block stays inside one glibc heap of a thread other than the first (NativeAllocator).
     private static double SquaredNorm(Tensor? grad)
     {
         if (grad is null) return 0;
         using var scope = NewDisposeScope();
-        return grad.to(float64).pow(Scalars.Two).sum().item<double>();
+        var flat = grad.reshape(-1);
+        var sum = zeros(1, dtype: float64, device: grad.device);
+        for (long start = 0, n = flat.shape[0]; start < n; start += NormBlock)
+        {
+            using var inner = NewDisposeScope();
+            sum.add_(flat.narrow(0, start, Math.Min(NormBlock, n - start)).to(float64).pow(Scalars.Two).sum(), Scalars.One);
+        }
+        return sum.item<double>();
     }
+
+    private const long NormBlock = 1 << 20;
 
     /// <summary>Token-weighted mean loss over the first <paramref name="batches"/> eval batches.</summary>
     public double EvalLoss(IBatchSource eval, int batches)
