@@ -32,8 +32,8 @@ public class TinyWorldRunTests
     }
 
     /// <summary>
-    /// The five runs side by side (two lanes of one libtorch thread on two cores, of two threads on four)
-    /// give the bits they give one after another on one core: every saved weight and every answer.
+    /// The five runs side by side (one lane per core, each on one libtorch thread: two lanes on two cores,
+    /// four on four) give the bits they give one after another on one core: every saved weight and every answer.
     /// </summary>
     [Fact]
     public void RunsSideBySideGiveTheBitsOfRunsOneAfterAnother()

@@ -34,8 +34,9 @@ public static class CausalLMLoss
     /// </summary>
     private static Tensor HeadLoss(ICausalLM model, Tensor rows, Tensor labels)
     {
-        // Blocks of equal size, never a remainder of a few rows: with one, a tiny-world stitch came out
-        // different on one libtorch thread and on two (docs/performance.md).
+        // Blocks of (nearly) equal size, not full blocks and a remainder of a few rows: with such a remainder a
+        // tiny-world stitch came out different on one libtorch thread and on two (docs/performance.md). The loop
+        // runs at least once, so no labelled row still gives a (zero) loss with a graph.
         long n = rows.shape[0], most = Math.Max(1, BlockBytes / (model.HeadWeight.shape[0] * sizeof(float)));
         long blocks = Math.Max(1, (n + most - 1) / most), block = Math.Max(1, (n + blocks - 1) / blocks);
         Tensor? total = null;
