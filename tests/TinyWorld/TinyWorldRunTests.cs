@@ -75,6 +75,21 @@ public class TinyWorldRunTests
         }
     }
 
+    /// <summary>
+    /// The lanes take the runs that update the vocabulary-sized matrices first, then the rest in order,
+    /// longer runs before shorter ones (so the two lanes of a 2-core machine end close together).
+    /// </summary>
+    [Fact]
+    public void LanesTakeTheLongestRunsFirst()
+    {
+        var runs = TinyWorldRun.Experiments(new TinySettings());
+        Assert.Equal(new[] { "broken_full", "connector_head", "stitched", "broken_frozen", "lora" },
+            TinyWorldRun.LongestFirst(runs.Select(r => r.Experiment).ToList()).Select(i => runs[i].Run));
+        var longer = runs.Select(r => r.Run == "lora" ? r.Experiment with { Train = r.Experiment.Train with { Steps = 1000 } } : r.Experiment).ToList();
+        Assert.Equal(new[] { "broken_full", "connector_head", "lora", "stitched", "broken_frozen" },
+            TinyWorldRun.LongestFirst(longer).Select(i => runs[i].Run));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -92,7 +92,8 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
 
     /// <summary>
     /// The runs side by side, one lane per core (<see cref="CoreShare"/>), each lane taking the next run
-    /// in order when it is free; on one core one after another. Every run trains on one libtorch thread
+    /// when it is free, longest first (<see cref="LongestFirst"/>) so the lanes finish close together;
+    /// on one core one after another. Every run trains on one libtorch thread
     /// whatever the core count, so the results never depend on it, and one thread per small run does
     /// more than two: its operations are too small for a second thread to help. A failing run stops
     /// the other lanes at their next step.
@@ -101,14 +102,18 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
                                          IReadOnlyList<VqaExample> eval)
     {
         var results = new TinyRunResult[experiments.Count];
+        var order = LongestFirst(experiments.Select(e => e.Experiment).ToList());
         int next = -1;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
         void Lane(CoreShare _)
         {
             try
             {
-                for (int i; (i = Interlocked.Increment(ref next)) < experiments.Count;)
+                for (int k; (k = Interlocked.Increment(ref next)) < order.Length;)
+                {
+                    int i = order[k];
                     results[i] = TrainOne(experiments[i].Run, experiments[i].Experiment, dataDir, parents, eval, stop.Token);
+                }
             }
             catch
             {
@@ -120,6 +125,16 @@ public sealed class TinyWorldRun(TinySettings settings, string outDir, Action<st
         CoreShare.Run(Enumerable.Range(1, lanes).Select(k => new CoreShare.Job($"runs {k}", Lane, MaxThreads: 1)).ToList(), _s.Cores, shares: lanes);
         return [.. results];
     }
+
+    /// <summary>
+    /// The order in which the lanes take the runs: the runs that update the vocabulary-sized matrices
+    /// (full fine-tune, connector + head) first, since their optimizer steps over 151,936 rows make them the
+    /// longest, then the rest in their given order; among equals, more steps first.
+    /// </summary>
+    public static int[] LongestFirst(IReadOnlyList<Experiment> runs) =>
+        [.. Enumerable.Range(0, runs.Count)
+            .OrderByDescending(i => Freezing.Parse(runs[i].Freeze.Policy) is FreezePolicy.Full or FreezePolicy.ConnectorAndHead)
+            .ThenByDescending(i => runs[i].Train.Steps)];
 
     private TinyRunResult TrainOne(string run, Experiment experiment, string dataDir, StitchParents parents, IReadOnlyList<VqaExample> eval, CancellationToken cancel)
     {
