@@ -36,8 +36,11 @@ public sealed record TinySettings
     public double RopeTheta { get; init; } = 10_000;
     /// <summary>Images the vision parent learns from.</summary>
     public int ParentImages { get; init; } = 12000;
-    /// <summary>Scenes the Qwen3 parent reads (one question each): many, since few scenes seen many times are memorised.</summary>
-    public int LanguageScenes { get; init; } = 64000;
+    /// <summary>
+    /// Scenes the Qwen3 parent reads (one question each): as many as its steps read (7,000 × 32), so it reads
+    /// every scene once; scenes seen several times are partly memorised (docs/tinyworld.md).
+    /// </summary>
+    public int LanguageScenes { get; init; } = 224000;
     /// <summary>Qwen3 parent pretraining steps (docs/tinyworld.md: the steps and rates tried, and what each stitched to).</summary>
     public long LanguageSteps { get; init; } = 7000;
     public double LanguageLearningRate { get; init; } = 1e-2;
