@@ -28,7 +28,7 @@ public sealed class TinyVerb : IVerb
         Opt.Int("train-images", "training images", min: 1),
         Opt.Int("layers", "vision parent layers", min: 1),
         Opt.Long("language-steps", "Qwen3 parent pretraining steps", min: 1),
-        Opt.Int("language-scenes", "Qwen3 parent pretraining scenes", min: 1),
+        Opt.Int("language-scenes", "Qwen3 parent pretraining scenes (default: one per sequence its steps read, language steps × 32)", min: 1),
         Opt.Int("language-layers", "Qwen3 parent layers", min: 1),
         Opt.Int("language-hidden", "Qwen3 parent hidden size", min: 1),
         Opt.Number("language-lr", "Qwen3 parent peak learning rate", above: 0),

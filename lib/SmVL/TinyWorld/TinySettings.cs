@@ -37,10 +37,12 @@ public sealed record TinySettings
     /// <summary>Images the vision parent learns from.</summary>
     public int ParentImages { get; init; } = 12000;
     /// <summary>
-    /// Scenes the Qwen3 parent reads (one question each): as many as its steps read (7,000 × 32), so it reads
-    /// every scene once; scenes seen several times are partly memorised (docs/tinyworld.md).
+    /// Scenes the Qwen3 parent reads (one question each); unless set, as many as its steps read
+    /// (<see cref="LanguageSteps"/> × <see cref="ParentBatch"/>), so it reads every scene once: scenes seen
+    /// several times are partly memorised (docs/tinyworld.md).
     /// </summary>
-    public int LanguageScenes { get; init; } = 224000;
+    public int LanguageScenes { get => _languageScenes ?? checked((int)(LanguageSteps * ParentBatch)); init => _languageScenes = value; }
+    private readonly int? _languageScenes;
     /// <summary>Qwen3 parent pretraining steps (docs/tinyworld.md: the steps and rates tried, and what each stitched to).</summary>
     public long LanguageSteps { get; init; } = 7000;
     public double LanguageLearningRate { get; init; } = 1e-2;
