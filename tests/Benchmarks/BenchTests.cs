@@ -102,6 +102,14 @@ public class BenchTests(ITestOutputHelper log)
         Assert.True(json["decode"]!["stack_same_tokens"]!.GetValue<bool>());            // the stack as one job changes speed, not tokens
         Assert.True(json["decode"]!["stack_speedup"]!.GetValue<double>() > 0);
         Assert.Equal(32, json["decode"]!["context"]!.GetValue<long>());          // the middle context when 512 is absent
+        // The read bound streams as many bytes as the headline decode step reads (weights and cache), not a fixed buffer.
+        Assert.Equal(json["decode"]!["bytes_per_token"]!.GetValue<long>(), json["ceilings"]!["read_bytes"]!.GetValue<long>());
+        Assert.NotEqual(s.CopyBytes, json["ceilings"]!["read_bytes"]!.GetValue<long>());
+        // ... and the headline fraction is against the probe measured beside that decode.
+        var headline = json["decode"]!;
+        Assert.True(headline["read_gbps"]!.GetValue<double>() > 0);
+        Assert.Equal(report.HeadlineDecode.KvTokensPerSecond * headline["bytes_per_token"]!.GetValue<long>() / (headline["read_gbps"]!.GetValue<double>() * 1e9),
+                     headline["bandwidth_fraction"]!.GetValue<double>(), 9);
         Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length
 
         // The freeze audit: no frozen gradient, AdamW state for the connector only (two fp32 moments).

@@ -13,7 +13,7 @@ namespace SmVL.Benchmarks;
 /// The whole bench in one process: ceilings first (so every ratio is against this process's own
 /// peak), then the stitched model with random weights (HF's normal(0, 0.02) init, so activations
 /// have realistic magnitudes and no denormals), connector-only training at each shape, the vision
-/// tower alone, and decoding at each context. CPU, float32.
+/// tower alone, and decoding at each context (against a read probe beside it). CPU, float32.
 /// </summary>
 public static class Bench
 {
@@ -26,7 +26,7 @@ public static class Bench
         void Done(string phase, long? peak) { peaks[phase] = peak; bar.Report(++done, phase); }
 
         MemoryProbe.ResetPeak();
-        var ceilings = Ceilings.Measure(s.MatmulSize, s.CopyBytes, s.CeilingRepeats);
+        var ceilings = Ceilings.Measure(s.MatmulSize, s.CopyBytes, s.ReadProbeBytes, s.CeilingRepeats);
         Done("ceilings", MemoryProbe.PeakBytes);
 
         MemoryProbe.ResetPeak();
@@ -52,15 +52,20 @@ public static class Bench
         var vision = VisionBench.Run(model.model.vision_model, s.VisionTiles, s.VisionRepeats, ceilings.MatmulFp32Gflops);
         Done("vision", vision.PeakRssBytes);
 
+        // Each decode against the read bandwidth measured just before and after it (the better of the two): a shared
+        // machine's bandwidth moves by a factor of two within minutes, so a bound from another phase of the bench
+        // would measure the machine's mood as much as the decoder.
         var decode = new List<DecodeResult>();
         foreach (var context in s.DecodeContexts)
         {
-            var r = DecodeBench.Run(model, context, s.DecodeTokens, s.RecomputeRepeats, ceilings.ReadGbps);
+            double before = Ceilings.MeasureReadGbps(s.ReadProbeBytes, s.CeilingRepeats);
+            var r = DecodeBench.Run(model, context, s.DecodeTokens, s.RecomputeRepeats, before);
+            r = r with { ReadGbps = Math.Max(before, Ceilings.MeasureReadGbps(s.ReadProbeBytes, s.CeilingRepeats)) };
             decode.Add(r);
             Done($"decode_ctx_{context}", r.PeakRssBytes);
         }
 
-        var headline = decode.FirstOrDefault(d => d.Context == 512) ?? decode[decode.Count / 2];
+        var headline = decode.First(d => d.Context == s.HeadlineContext);
 
         // The headline context again with each layer on its own (the stack's phases as separate jobs and libtorch
         // ops): what running the whole stack as one job buys; the breakdown times that per-layer path's parts.
@@ -105,12 +110,11 @@ public static class Bench
         if (s.Bf16) Done("train_bf16", bf16?.PeakRssBytes);
 
         // The ceilings again: a shared machine has slow phases, and a peak is the best seen.
-        ceilings = ceilings.Max(Ceilings.Measure(s.MatmulSize, s.CopyBytes, s.CeilingRepeats));
+        ceilings = ceilings.Max(Ceilings.Measure(s.MatmulSize, s.CopyBytes, s.ReadProbeBytes, s.CeilingRepeats));
         var c = ceilings;
         train = train.Select(t => t with { Mfu = t.Gflops / c.MatmulFp32Gflops }).ToList();
         if (bf16 is not null) bf16 = bf16 with { Mfu = bf16.Gflops / c.MatmulBf16Gflops };
         vision = vision with { Mfu = vision.Gflops / c.MatmulFp32Gflops };
-        decode = decode.Select(d => d with { BoundTokensPerSecond = c.ReadGbps * 1e9 / (d.WeightBytesPerToken + d.KvBytesPerToken) }).ToList();
 
         var extrapolation = Extrapolation.Table(s.Runs, train, s.GpuPeakTflops, s.GpuMfu);
         return new BenchReport(s, ceilings, parameters, weightBytes, train, vision, decode, extrapolation, peaks, clock.Elapsed.TotalSeconds)

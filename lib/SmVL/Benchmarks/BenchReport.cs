@@ -20,7 +20,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     /// <summary>The headline shape measured plain, when the headline is lean and both were measured.</summary>
     public TrainStepResult? PlainTwin => HeadlineTrain is { Lean: true } h
         ? Train.FirstOrDefault(t => t.Seq == h.Seq && t.Tiles == h.Tiles && !t.Lean) : null;
-    public DecodeResult HeadlineDecode => Decode.FirstOrDefault(d => d.Context == 512) ?? Decode[Decode.Count / 2];
+    public DecodeResult HeadlineDecode => Decode.First(d => d.Context == Settings.HeadlineContext);
     public FreezeAudit Audit => Train[^1].Audit;
     /// <summary>llama.cpp decoding the same model at the headline context, per GGUF type.</summary>
     public IReadOnlyList<PeerResult> Peers { get; init; } = [];
@@ -54,7 +54,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                 ["matmul_fp32_gflops"] = c.MatmulFp32Gflops, ["matmul_bf16_gflops"] = c.MatmulBf16Gflops,
                 ["copy_gbps"] = c.CopyGbps, ["copy_convention"] = "(bytes read + bytes written) / s", ["read_gbps"] = c.ReadGbps,
                 ["measured"] = "best of the bench's start and end",
-                ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["matmul_bf16_size"] = c.MatmulBf16Size, ["copy_bytes"] = c.CopyBytes, ["best_of"] = c.Repeats,
+                ["threads"] = c.Threads, ["matmul_size"] = c.MatmulSize, ["matmul_bf16_size"] = c.MatmulBf16Size, ["copy_bytes"] = c.CopyBytes, ["read_bytes"] = c.ReadBytes, ["best_of"] = c.Repeats,
             },
             ["model"] = new JsonObject { ["params"] = Params, ["weight_bytes"] = WeightBytes, ["dtype"] = "float32" },
             ["train_step"] = new JsonObject
@@ -89,6 +89,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["decode"] = new JsonObject
             {
                 ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["context"] = d.Context,
+                ["bytes_per_token"] = d.WeightBytesPerToken + d.KvBytesPerToken, ["read_gbps"] = d.ReadGbps,
                 ["kernels_speedup"] = UnsplitDecode is { } u ? d.KvTokensPerSecond / u.KvTokensPerSecond : null,
                 ["libtorch_tokens_per_s"] = UnsplitDecode?.KvTokensPerSecond,
                 ["kernels_same_tokens"] = UnsplitDecode is { } v ? v.Generated.SequenceEqual(d.Generated) : null,
@@ -178,7 +179,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         ["context"] = r.Context, ["tokens"] = r.Tokens, ["kv_tokens_per_s"] = r.KvTokensPerSecond,
         ["recompute_tokens_per_s"] = r.RecomputeTokensPerSecond, ["kv_speedup"] = r.KvSpeedup,
         ["prefill_tokens_per_s"] = r.PrefillTokensPerSecond, ["weight_bytes_per_token"] = r.WeightBytesPerToken,
-        ["kv_bytes_per_token"] = r.KvBytesPerToken, ["bound_tokens_per_s"] = r.BoundTokensPerSecond,
+        ["kv_bytes_per_token"] = r.KvBytesPerToken, ["read_gbps"] = r.ReadGbps, ["bound_tokens_per_s"] = r.BoundTokensPerSecond,
         ["bandwidth_fraction"] = r.BandwidthFraction, ["peak_rss_bytes"] = r.PeakRssBytes,
     };
 
@@ -192,7 +193,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
     {
         var c = Ceilings; var sb = new StringBuilder();
         void Line(string s) => sb.AppendLine(s);
-        Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   read {c.ReadGbps,6:F1} GB/s   threads {c.Threads}");
+        Line($"ceilings   fp32 matmul {c.MatmulFp32Gflops,7:F1} GFLOP/s   bf16 matmul {c.MatmulBf16Gflops,7:F1} GFLOP/s   copy {c.CopyGbps,6:F1} GB/s   read {c.ReadGbps,6:F1} GB/s ({c.ReadBytes / 1e9:F2} GB)   threads {c.Threads}");
         Line($"model      {Params / 1e6:F1}M params, {WeightBytes / 1e9:F2} GB fp32");
         Line("");
         Line($"{"train step",-12}{"seq",6}{"tiles",6}{"lean",6}{"labelled",9}{"s/step",9}{"TFLOP",8}{"GFLOP/s",9}{"MFU",7}{"peak RSS",10}");
@@ -211,9 +212,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                  $"; kernel time {(PlainTwin ?? HeadlineTrain).KernelTimeFraction:P0} of CPU");
         Line($"{"vision",-12}{Vision.TilesPerSecond:F2} tiles/s, {Vision.Gflops:F1} GFLOP/s, MFU {Vision.Mfu:P0}");
         Line("");
-        Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"bound tok/s",13}{"of bound",10}");
+        Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"read GB/s",11}{"bound tok/s",13}{"of bound",10}");
         foreach (var d in Decode)
-            Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
+            Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.ReadGbps,11:F1}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
         if (UnsplitDecode is { } un)
             Line($"{"",-12}ctx {un.Context}: SmVL's decode kernels (row products, fused attention) {HeadlineDecode.KvTokensPerSecond / un.KvTokensPerSecond:F2}× libtorch's ops " +
                  $"({un.KvTokensPerSecond:F2} tok/s), same tokens: {(un.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");

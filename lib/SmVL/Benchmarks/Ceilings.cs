@@ -6,25 +6,26 @@ namespace SmVL.Benchmarks;
 /// <summary>
 /// What this machine can do at best, measured in the same process as the workload so MFU and the
 /// bandwidth bound are relative to the same threads and the same libtorch: square matmul GFLOP/s
-/// in fp32 and bf16, memory copy bandwidth, and read bandwidth (a sum over a buffer: what decoding
-/// does to its weights). Best of N, because the machine is shared and the best run is the one
+/// in fp32 and bf16, memory copy bandwidth, and read bandwidth (a sum over a buffer as large as what
+/// a decode step reads: weights and cache stream from memory once per token, and a buffer that fits
+/// the processor's caches would be read faster than memory can deliver). Best of N, because the machine is shared and the best run is the one
 /// least disturbed by other processes; the bench measures twice (start and end) and keeps the best. bf16 is measured at most 512 wide: a
 /// CPU without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
 /// </summary>
 /// <param name="CopyGbps">STREAM "copy" convention: (bytes read + bytes written) per second</param>
-/// <param name="ReadGbps">bytes read per second by a reduction over the buffer</param>
+/// <param name="ReadGbps">bytes read per second by a reduction over a buffer of <paramref name="ReadBytes"/></param>
 public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, double CopyGbps, double ReadGbps, int Threads,
-                             int MatmulSize, int MatmulBf16Size, long CopyBytes, int Repeats)
+                             int MatmulSize, int MatmulBf16Size, long CopyBytes, long ReadBytes, int Repeats)
 {
-    public static Ceilings Measure(int matmulSize, long copyBytes, int repeats)
+    public static Ceilings Measure(int matmulSize, long copyBytes, long readBytes, int repeats)
     {
         using var _ = no_grad();
         double fp32 = MatmulGflops(matmulSize, ScalarType.Float32, repeats);
         int bf16Size = Math.Min(matmulSize, 512);
         double bf16 = MatmulGflops(bf16Size, ScalarType.BFloat16, repeats);
         double copy = MeasureCopyGbps(copyBytes, repeats);
-        double read = MeasureReadGbps(copyBytes, repeats);
-        return new Ceilings(fp32, bf16, copy, read, get_num_threads(), matmulSize, bf16Size, copyBytes, repeats);
+        double read = MeasureReadGbps(readBytes, repeats);
+        return new Ceilings(fp32, bf16, copy, read, get_num_threads(), matmulSize, bf16Size, copyBytes, readBytes, repeats);
     }
 
     /// <summary>The best of two measurements, field by field.</summary>
@@ -38,7 +39,7 @@ public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, 
     public static double MeasureReadGbps(long bytes, int repeats)
     {
         using var scope = NewDisposeScope();
-        var src = rand(bytes / 4);
+        var src = ones(bytes / 4);
         double best = BestSeconds(() => src.sum().Dispose(), repeats);
         return bytes / best / 1e9;
     }

@@ -11,13 +11,15 @@ namespace SmVL.Benchmarks;
 /// <param name="RecomputeTokensPerSecond">one token by a full forward over the whole context, no cache</param>
 /// <param name="WeightBytesPerToken">weights one decode step must read (decoder layers + the head; the embedding gather reads one row)</param>
 /// <param name="KvBytesPerToken">the cache one decode step must read at this context</param>
-/// <param name="BoundTokensPerSecond">read bandwidth / (weight + cache bytes): no decoder can read its inputs faster</param>
+/// <param name="ReadGbps">the read bandwidth the bound is from: a read probe of the step's bytes beside this decode (<see cref="Bench"/>)</param>
 /// <param name="Prompt">the context's ids (random text ids)</param>
 /// <param name="Generated">the greedy tokens, the first from the prefill</param>
 public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSecond, double RecomputeTokensPerSecond,
                                   double PrefillTokensPerSecond, long WeightBytesPerToken, long KvBytesPerToken,
-                                  double BoundTokensPerSecond, long? PeakRssBytes, long[] Prompt, long[] Generated)
+                                  double ReadGbps, long? PeakRssBytes, long[] Prompt, long[] Generated)
 {
+    /// <summary>Read bandwidth / (weight + cache bytes): no decoder can read its inputs faster.</summary>
+    public double BoundTokensPerSecond => ReadGbps * 1e9 / (WeightBytesPerToken + KvBytesPerToken);
     public double KvSpeedup => KvTokensPerSecond / RecomputeTokensPerSecond;
     public double BandwidthFraction => KvTokensPerSecond / BoundTokensPerSecond;
 }
@@ -61,7 +63,7 @@ public static class DecodeBench
         long weights = WeightBytesPerToken(t, sizeof(float));
         long kv = KvCacheBytes(t, context, sizeof(float));
         return new DecodeResult(context, tokens, tokens / decode, 1.0 / recompute, context / prefill,
-                                weights, kv, readGbps * 1e9 / (weights + kv), MemoryProbe.PeakBytes, prompt, generated);
+                                weights, kv, readGbps, MemoryProbe.PeakBytes, prompt, generated);
     }
 
     /// <summary>Decoder-layer weights (projections and norms), the final norm and the LM head (tied or not, read once).</summary>
