@@ -53,8 +53,8 @@ public static class Bench
         Done("vision", vision.PeakRssBytes);
 
         // Each decode against the read bandwidth measured just before and after it (the better of the two): a shared
-        // machine's bandwidth moves by a factor of two within minutes, so a bound from another phase of the bench
-        // would measure the machine's mood as much as the decoder.
+        // machine's bandwidth moves within minutes, so a bound from another phase of the bench would measure the
+        // machine's state as much as the decoder.
         var decode = new List<DecodeResult>();
         foreach (var context in s.DecodeContexts)
         {

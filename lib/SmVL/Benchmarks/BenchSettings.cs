@@ -46,8 +46,6 @@ public sealed record BenchSettings
     public int ResumeRowGroup { get; init; } = 64;
     public int MatmulSize { get; init; } = 2048;
     public long CopyBytes { get; init; } = 256L << 20;
-    /// <summary>The read probe's buffer; unset, what one decode step reads at <see cref="HeadlineContext"/> (weights and cache).</summary>
-    public long? ReadBytes { get; init; }
     public int CeilingRepeats { get; init; } = 5;
     public long Seed { get; init; } = 42;
     /// <summary>The blog's runs as samples = steps × grad_accum × micro_batch (experiments/cocoqa-200.json, full-60k.json).</summary>
@@ -93,6 +91,6 @@ public sealed record BenchSettings
     /// <summary>The decode context the headline figures are at: 512, or the middle of <see cref="DecodeContexts"/> without it.</summary>
     public long HeadlineContext => DecodeContexts.Contains(512) ? 512 : DecodeContexts[DecodeContexts.Count / 2];
 
-    /// <summary><see cref="ReadBytes"/> as set, or a decode step's reads at <see cref="HeadlineContext"/>.</summary>
-    public long ReadProbeBytes => ReadBytes ?? DecodeBench.WeightBytesPerToken(Model.TextConfig, sizeof(float)) + DecodeBench.KvCacheBytes(Model.TextConfig, HeadlineContext, sizeof(float));
+    /// <summary>The read probe's buffer: what one decode step reads at <see cref="HeadlineContext"/> (weights and cache).</summary>
+    public long ReadProbeBytes => DecodeBench.BytesPerToken(Model.TextConfig, HeadlineContext, sizeof(float));
 }

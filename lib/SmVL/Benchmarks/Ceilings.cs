@@ -8,9 +8,10 @@ namespace SmVL.Benchmarks;
 /// bandwidth bound are relative to the same threads and the same libtorch: square matmul GFLOP/s
 /// in fp32 and bf16, memory copy bandwidth, and read bandwidth (a sum over a buffer as large as what
 /// a decode step reads: weights and cache stream from memory once per token, and a buffer that fits
-/// the processor's caches would be read faster than memory can deliver). Best of N, because the machine is shared and the best run is the one
-/// least disturbed by other processes; the bench measures twice (start and end) and keeps the best. bf16 is measured at most 512 wide: a
-/// CPU without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
+/// the processor's caches would be read faster than memory can deliver). Best of N, because the
+/// machine is shared and the best run is the one least disturbed by other processes; the bench
+/// measures twice (start and end) and keeps the best. bf16 is measured at most 512 wide: a CPU
+/// without native bf16 (AVX2 only) runs it through a reference kernel at well under 1 GFLOP/s.
 /// </summary>
 /// <param name="CopyGbps">STREAM "copy" convention: (bytes read + bytes written) per second</param>
 /// <param name="ReadGbps">bytes read per second by a reduction over a buffer of <paramref name="ReadBytes"/></param>

@@ -75,6 +75,10 @@ public static class DecodeBench
         return elementSize * (t.NumHiddenLayers * (projections + norms) + H + (long)t.VocabSize * H);
     }
 
+    /// <summary>What one decode step reads at <paramref name="context"/>: <see cref="WeightBytesPerToken"/> and <see cref="KvCacheBytes"/>.</summary>
+    public static long BytesPerToken(TextConfig t, long context, int elementSize) =>
+        WeightBytesPerToken(t, elementSize) + KvCacheBytes(t, context, elementSize);
+
     /// <summary>Keys and values of <paramref name="context"/> positions, all layers.</summary>
     public static long KvCacheBytes(TextConfig t, long context, int elementSize) =>
         elementSize * 2L * t.NumHiddenLayers * t.KeyValueHeads * t.HeadDim * context;
