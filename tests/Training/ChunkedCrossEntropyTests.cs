@@ -44,6 +44,39 @@ public class ChunkedCrossEntropyTests
         }
     }
 
+    /// <summary>Counts the head's passes over the rows of an LM it wraps.</summary>
+    private sealed class CountingHead(ICausalLM inner) : ICausalLM
+    {
+        public int Calls;
+        public int NumLayers => inner.NumLayers;
+        public Tensor Forward(Tensor inputIds, Tensor? attentionMask, KvCache? cache, Tensor? positionIds, Tensor? pixelValues) =>
+            inner.Forward(inputIds, attentionMask, cache, positionIds, pixelValues);
+        public Tensor Hidden(Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask) => inner.Hidden(inputIds, pixelValues, attentionMask);
+        public Tensor Logits(Tensor hidden) { Calls++; return inner.Logits(hidden); }
+        public Tensor HeadWeight => inner.HeadWeight;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TheHeadRunsOncePerChunkForLossAndGradients(bool gradients)
+    {
+        var lm = new CountingHead(StitchKit.Stitched(policy: FreezePolicy.ConnectorAndHead));
+        using var gen = new TorchSharp.torch.Generator(3, CPU);
+        using var hidden = randn(new long[] { 7, lm.HeadWeight.shape[1] }, generator: gen).requires_grad_();
+        using var labels = randint(0, lm.HeadWeight.shape[0], new long[] { 7 }, dtype: int64, generator: gen);
+        using (var grad = gradients ? enable_grad() : no_grad())
+        using (var loss = ChunkedCrossEntropy.Sum(lm, hidden, labels, chunk: 3))
+        {
+            Assert.Equal(3, lm.Calls);
+            Assert.Equal(gradients, loss.requires_grad);
+            if (gradients) loss.backward();
+        }
+        Assert.Equal(3, lm.Calls);
+        Assert.Equal(gradients, hidden.grad is not null);
+        Assert.Equal(gradients, lm.HeadWeight.grad is not null);
+    }
+
     [Fact]
     public void TrainingWithChunksAndCheckpointingFollowsThePlainRun()
     {
