@@ -36,7 +36,8 @@ public static class Generator
         Tensor? seen = null;
 
         using var noGrad = no_grad();
-        using var cache = new KvCache(model.NumLayers);
+        // Room for the whole answer, up to the doubling the cache would reach after its first decode step anyway.
+        using var cache = new KvCache(model.NumLayers, room: Math.Min((long)promptLen + options.MaxNewTokens, 2L * promptLen));
         using var rng = options.DoSample ? new torch.Generator(options.Seed, device) : null;
         try
         {

@@ -14,12 +14,19 @@ public sealed class KvCache : IDisposable
 {
     private readonly (Tensor k, Tensor v)?[] _buffers;
     private readonly long[] _lengths;
+    private readonly long _room;
 
-    public KvCache(int numLayers)
+    /// <param name="room">positions a layer's buffers hold from its first write when that write needs fewer (a
+    /// generator's prompt plus the tokens to come), so that decoding does not start by growing and copying the cache</param>
+    public KvCache(int numLayers, long room = 0)
     {
+        _room = room;
         _buffers = new (Tensor, Tensor)?[numLayers];
         _lengths = new long[numLayers];
     }
+
+    /// <summary>Positions layer <paramref name="layer"/>'s buffers hold before they grow (0 before its first write).</summary>
+    public long Capacity(int layer) => _buffers[layer]?.k.shape[2] ?? 0;
 
     /// <summary>Number of positions already cached (the next position id).</summary>
     public long SeqLen => _lengths[0];
@@ -45,7 +52,7 @@ public sealed class KvCache : IDisposable
         long length = _lengths[layer], needed = length + like.shape[2];
         if (_buffers[layer] is not { } buffer || buffer.k.shape[2] < needed)
         {
-            long capacity = Math.Max(needed, 2 * (_buffers[layer]?.k.shape[2] ?? 0));
+            long capacity = Math.Max(needed, _buffers[layer] is { } full ? 2 * full.k.shape[2] : _room);
             var grown = (Grow(_buffers[layer]?.k, length, capacity, like), Grow(_buffers[layer]?.v, length, capacity, like));
             if (_buffers[layer] is { } old) { old.k.Dispose(); old.v.Dispose(); }
             _buffers[layer] = buffer = grown;
