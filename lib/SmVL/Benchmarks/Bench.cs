@@ -41,7 +41,7 @@ public static class Bench
         {
             foreach (var (seq, tiles, steps, lean) in s.TrainShapes)
             {
-                var r = TrainStepBench.Run(model, seq, tiles, lean ? s.LossChunk : 0, warmup: train.Count == 0 ? s.TrainWarmup : 0, steps,
+                var r = TrainStepBench.Run(model, seq, tiles, lean ? s.LossChunk : 0, warmup: s.TrainWarmup, steps,
                                            ceilings.MatmulFp32Gflops, runDir);
                 train.Add(r);
                 Done($"train_seq_{seq}" + (lean ? "_lean" : ""), r.PeakRssBytes);

@@ -60,7 +60,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             ["train_step"] = new JsonObject
             {
                 ["mfu"] = t.Mfu, ["gflops"] = t.Gflops, ["step_s"] = t.BestSeconds, ["seq"] = t.Seq, ["tiles"] = t.Tiles,
-                ["peak_rss_gb"] = t.PeakRssBytes / 1e9, ["lean"] = t.Lean,
+                ["peak_rss_gb"] = t.PeakRssBytes / 1e9, ["lean"] = t.Lean, ["warmup_steps"] = Settings.TrainWarmup,
                 ["lean_vs_plain"] = PlainTwin is { } p
                     ? new JsonObject
                     {

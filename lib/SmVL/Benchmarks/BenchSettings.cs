@@ -13,7 +13,7 @@ public sealed record BenchSettings
     public required SmolVLMConfig Model { get; init; }
     /// <summary>
     /// (sequence length, tiles, timed steps, lean): one 512×512 tile at 512, the blog's 17-tile image
-    /// at 2048 (~9 TFLOP a step, so one timed step keeps the bench under 10 minutes), plain and then
+    /// at 2048 (~9 TFLOP a step, so one timed step after the warm-up), plain and then
     /// lean — gradient checkpointing and the head in chunks of <see cref="LossChunk"/> rows, what the
     /// real experiments run — so the memory saving and its time cost are measured in one process.
     /// </summary>
@@ -21,7 +21,11 @@ public sealed record BenchSettings
         [(512, 1, 2, false), (2048, 17, 1, false), (2048, 17, 1, true)];
     /// <summary>Labelled rows per chunk of the head + cross-entropy in lean steps (the real experiments' loss_chunk).</summary>
     public int LossChunk { get; init; } = 128;
-    /// <summary>Untimed steps before the first shape (allocator and thread-pool warm-up).</summary>
+    /// <summary>
+    /// Untimed steps before each shape's timed ones. Every shape starts from a heap handed back to the OS
+    /// (<see cref="MemoryProbe.ResetPeak"/>, so that its peak is its own), so its first step pays the page faults
+    /// and allocator growth of a fresh process, which a training run pays once.
+    /// </summary>
     public int TrainWarmup { get; init; } = 1;
     public int VisionTiles { get; init; } = 2;
     public int VisionRepeats { get; init; } = 2;
