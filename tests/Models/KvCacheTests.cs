@@ -14,7 +14,7 @@ public class KvCacheTests
     {
         using var cache = new KvCache(1, room: 6);
         using var first = randn(1, 2, 4, 16);
-        var (k, _) = cache.Append(0, first, first);
+        cache.Append(0, first, first);
         Assert.Equal(6, cache.Capacity(0));
         using var one = randn(1, 2, 1, 16);
         cache.Append(0, one, one);

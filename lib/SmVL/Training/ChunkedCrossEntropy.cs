@@ -42,26 +42,20 @@ public sealed class ChunkedCrossEntropy : autograd.SingleTensorFunction<ChunkedC
         Tensor? headGrad = null;
         for (long start = 0; start < hidden.shape[0]; start += chunk)
         {
+            // Each chunk's logits and their graph are freed before the next chunk's exist; only its gradients move out.
+            using var inner = NewDisposeScope();
             long end = Math.Min(start + chunk, hidden.shape[0]);
             var rows = hidden.narrow(0, start, end - start).detach().requires_grad_(hiddenGrad);
-            var chunkLabels = labels.narrow(0, start, end - start);
-            if (!differentiate)
-            {
-                using var inner = NewDisposeScope();
-                total.add_(nn.functional.cross_entropy(lm.Logits(rows).to(float32), chunkLabels, reduction: nn.Reduction.Sum), Scalars.One);
-                continue;
-            }
+            using var mode = differentiate ? enable_grad() : null;
+            var loss = nn.functional.cross_entropy(lm.Logits(rows).to(float32), labels.narrow(0, start, end - start), reduction: nn.Reduction.Sum);
+            total.add_(loss.detach(), Scalars.One);
+            if (!differentiate) continue;
             var wrt = new List<Tensor>();
             if (hiddenGrad) wrt.Add(rows);
             if (headTrains) wrt.Add(lm.HeadWeight);
-            using (enable_grad())
-            {
-                var loss = nn.functional.cross_entropy(lm.Logits(rows).to(float32), chunkLabels, reduction: nn.Reduction.Sum);
-                var grads = autograd.grad([loss], wrt);
-                total.add_(loss.detach(), Scalars.One);
-                if (hiddenGrad) hiddenGrads.Add(grads[0]);
-                if (headTrains) headGrad = headGrad is null ? grads[^1] : headGrad.add_(grads[^1], Scalars.One);
-            }
+            var grads = autograd.grad([loss], wrt);
+            if (hiddenGrad) hiddenGrads.Add(grads[0].MoveToOuterDisposeScope());
+            if (headTrains) headGrad = headGrad is null ? grads[^1].MoveToOuterDisposeScope() : headGrad.add_(grads[^1], Scalars.One);
         }
         // The context takes its references once forward has returned, so the saved gradients outlive this
         // scope; from then on the graph node holds them (and frees them with itself).
