@@ -10,7 +10,8 @@ namespace SmVL.Tests.Models;
 /// several decode steps (the cache growing past its first capacity) its hidden states are libtorch's
 /// path within float32 rounding, for Qwen3 (q/k norms, two query heads per kv head), Llama (no norms,
 /// biases on the attention projections and the MLP, three per kv head); what it writes into the cache is
-/// what the per-layer path writes; its bits do not depend on the thread count; a LoRA-wrapped layer
+/// what the per-layer path writes; its bits do not depend on the thread count, nor on which thread takes
+/// which rows; a LoRA-wrapped layer
 /// keeps the per-layer path.
 /// </summary>
 public class DecodeStackTests
@@ -98,6 +99,25 @@ public class DecodeStackTests
         Assert.Equal(one, three);
         Assert.Equal(oneKeys, twoKeys);
         Assert.Equal(oneKeys, threeKeys);
+    }
+
+    [Fact]
+    public void ThreadsTakingOneRowAtATimeFromEachOtherGiveTheSameBits()
+    {
+        var model = Stack("llama", 6, 2, 16, bias: true);
+        var (one, oneKeys) = Decode(model, Path.Stack, 30, steps: 5, threads: 1);
+        int chunk = DecodeStack.ChunkBytes;
+        DecodeStack.ChunkBytes = 1;     // one row per take: the threads (more than this machine's cores) steal rows all the time
+        try
+        {
+            for (int threads = 2; threads <= 4; threads++)
+            {
+                var (many, manyKeys) = Decode(model, Path.Stack, 30, steps: 5, threads);
+                Assert.Equal(one, many);
+                Assert.Equal(oneKeys, manyKeys);
+            }
+        }
+        finally { DecodeStack.ChunkBytes = chunk; }
     }
 
     [Fact]

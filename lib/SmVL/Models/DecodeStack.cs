@@ -25,8 +25,8 @@ public static unsafe class DecodeStack
 {
     private const int Lanes = 16;
 
-    /// <summary>Weight bytes a thread takes at a time from a share (16 rows of 1,024 floats).</summary>
-    private const int ChunkBytes = 64 << 10;
+    /// <summary>Weight bytes a thread takes at a time from a share (16 rows of 1,024 floats); the tests make it one row, so threads steal all the time.</summary>
+    internal static int ChunkBytes { get; set; } = 64 << 10;
 
     private static readonly Kernel Instance = new();
 
