@@ -106,8 +106,8 @@ public class DecodeStackTests
     {
         var model = Stack("llama", 6, 2, 16, bias: true);
         var (one, oneKeys) = Decode(model, Path.Stack, 30, steps: 5, threads: 1);
-        int chunk = DecodeStack.ChunkBytes;
-        DecodeStack.ChunkBytes = 1;     // one row per take: the threads (more than this machine's cores) steal rows all the time
+        int chunk = RowShares.ChunkBytes;
+        RowShares.ChunkBytes = 1;     // one row per take: the threads (more than this machine's cores) steal rows all the time
         try
         {
             for (int threads = 2; threads <= 4; threads++)
@@ -117,7 +117,7 @@ public class DecodeStackTests
                 Assert.Equal(oneKeys, manyKeys);
             }
         }
-        finally { DecodeStack.ChunkBytes = chunk; }
+        finally { RowShares.ChunkBytes = chunk; }
     }
 
     [Fact]

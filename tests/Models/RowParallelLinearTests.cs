@@ -8,7 +8,7 @@ namespace SmVL.Tests.Models;
 /// <summary>
 /// The decode-step linear: the AVX-512 row kernel agrees with a float64 product to float32
 /// rounding, gives the same bits on any number of threads (with or without bias, rows not a
-/// multiple of four), stays exact under concurrent garbage collection; shapes the kernel does not
+/// multiple of four, whichever thread takes which rows), stays exact under concurrent garbage collection; shapes the kernel does not
 /// take keep libtorch's bits; autograd keeps the plain path; and a greedy decode through it
 /// chooses the plain path's tokens with logits within float32 rounding.
 /// </summary>
@@ -78,6 +78,27 @@ public class RowParallelLinearTests
             Assert.Equal(alone.data<float>().ToArray(), together[i].data<float>().ToArray());
             Assert.True(Fixtures.MaxAbsDiff(alone, layers[i].forward(x)) < 1e-5);
         }
+    }
+
+    [Fact]
+    public void ThreadsTakingOneRowAtATimeFromEachOtherGiveTheSameBits()
+    {
+        using var _ = no_grad();
+        var x = randn(1, 1, 64);
+        nn.Module<Tensor, Tensor>[] layers = [nn.Linear(64, 1027), nn.Linear(64, 48, hasBias: false), nn.Linear(64, 500)];
+        var alone = WithThreads(1, () => RowParallelLinear.Forward(x, layers)).Select(t => t.data<float>().ToArray()).ToArray();
+        int chunk = RowShares.ChunkBytes;
+        RowShares.ChunkBytes = 1;     // one row per take: the threads (more than this machine's cores) steal rows all the time
+        try
+        {
+            for (int threads = 2; threads <= 4; threads++)
+                for (int repeat = 0; repeat < 20; repeat++)
+                {
+                    var shared = WithThreads(threads, () => RowParallelLinear.Forward(x, layers));
+                    for (int i = 0; i < layers.Length; i++) Assert.Equal(alone[i], shared[i].data<float>().ToArray());
+                }
+        }
+        finally { RowShares.ChunkBytes = chunk; }
     }
 
     [Fact]

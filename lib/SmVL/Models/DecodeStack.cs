@@ -14,19 +14,15 @@ namespace SmVL.Models;
 /// (the same dot product, so each product's bits are its own), the norms and SiLU are
 /// computed here (float32 rounding apart from libtorch's). Each thread keeps its own copy of a
 /// normalised row, so only the products and the attention need a barrier after them. A phase's rows
-/// (kv heads for the attention) are dealt out as one contiguous share per thread, which it takes
-/// front to back in chunks; a thread done with its share takes chunks from the back of the others',
-/// so a thread slowed down by the machine does not hold the rest at the barrier. Each row is still
-/// computed whole by one thread, so the bits do not depend on which.
+/// (kv heads for the attention) are shared as <see cref="RowShares"/>, so a thread slowed down by the
+/// machine does not hold the rest at the barrier; each row is still computed whole by one thread, so
+/// the bits do not depend on which.
 /// Applies inside <see cref="RowParallelLinear.TeamOnly"/> to fp32 plain-Linear stacks on the CPU
 /// (not LoRA-wrapped), widths a multiple of 16, on machines with AVX-512.
 /// </summary>
 public static unsafe class DecodeStack
 {
     private const int Lanes = 16;
-
-    /// <summary>Weight bytes a thread takes at a time from a share (16 rows of 1,024 floats); the tests make it one row, so threads steal all the time.</summary>
-    internal static int ChunkBytes { get; set; } = 64 << 10;
 
     private static readonly Kernel Instance = new();
 
@@ -106,9 +102,7 @@ public static unsafe class DecodeStack
         private Shape _shape;
         private float* _x, _cos, _sin;
         private int _parts, _arrived, _phase;
-        // each part's share of the current phase, [next, end) packed in a long, one cache line apart
-        private long[] _shares = [];
-        private const int ShareStride = 8;
+        private readonly RowShares _shares = new();
         // shared between the threads: the attention's inputs and output, the residual after attention, SiLU(gate)·up
         private float[] _q = [], _k = [], _v = [], _attention = [], _h = [], _act = [];
         private float[][] _normed = [], _scratch = [];    // per part
@@ -132,9 +126,8 @@ public static unsafe class DecodeStack
                 int scratch = DecodeAttention.ScratchFloats(shape.Heads, shape.KvHeads, shape.Dim, shape.Capacity);
                 if (_scratch.Length < _parts || _scratch[0].Length < scratch)
                     _scratch = Enumerable.Range(0, _parts).Select(_ => new float[scratch]).ToArray();
-                if (_shares.Length < _parts * ShareStride) _shares = new long[_parts * ShareStride];
                 _arrived = 0;
-                Deal(QkvRows(shape));
+                _shares.Deal(QkvRows(shape), _parts);
                 try
                 {
                     if (_parts == 1) Part(0); else team.Run(_part);
@@ -150,54 +143,22 @@ public static unsafe class DecodeStack
 
         private static int QkvRows(Shape s) => (s.Heads + 2 * s.KvHeads) * s.Dim;
 
-        private static int ChunkRows(int cols) => Math.Max(1, ChunkBytes / (cols * sizeof(float)));
-
         /// <summary>
         /// Every part waits here until all have arrived (a spin barrier: a phase is far shorter than a sleeping
         /// thread takes to wake); the last to arrive deals out the next phase's <paramref name="rows"/> first.
         /// </summary>
         private void Barrier(int rows)
         {
-            if (_parts == 1) { Deal(rows); return; }
+            if (_parts == 1) { _shares.Deal(rows, 1); return; }
             int phase = Volatile.Read(ref _phase);
             if (Interlocked.Increment(ref _arrived) == _parts)
             {
-                Deal(rows);
+                _shares.Deal(rows, _parts);
                 _arrived = 0;
                 Volatile.Write(ref _phase, phase + 1);
             }
             else
                 while (Volatile.Read(ref _phase) == phase) Thread.SpinWait(1);
-        }
-
-        /// <summary>One contiguous share of <paramref name="rows"/> per part (<see cref="RowParallelLinear.Block"/>'s).</summary>
-        private void Deal(int rows)
-        {
-            for (int p = 0; p < _parts; p++)
-            {
-                var (first, end) = RowParallelLinear.Block(rows, _parts, p);
-                Volatile.Write(ref _shares[p * ShareStride], (long)end << 32 | (uint)first);
-            }
-        }
-
-        /// <summary>The next rows for <paramref name="part"/>: up to <paramref name="chunk"/> from the front of its own share, else from the back of another's; false when none are left.</summary>
-        private bool Take(int part, int chunk, out int first, out int end)
-        {
-            for (int k = 0; k < _parts; k++)
-            {
-                ref long share = ref _shares[(part + k) % _parts * ShareStride];
-                while (true)
-                {
-                    long seen = Volatile.Read(ref share);
-                    int next = (int)seen, last = (int)(seen >> 32);
-                    if (next >= last) break;
-                    (first, end) = k == 0 ? (next, Math.Min(last, next + chunk)) : (Math.Max(next, last - chunk), last);
-                    long left = k == 0 ? (long)last << 32 | (uint)end : (long)first << 32 | (uint)next;
-                    if (Interlocked.CompareExchange(ref share, left, seen) == seen) return true;
-                }
-            }
-            first = end = 0;
-            return false;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // a kernel: fully optimised from the first call, no tiering
@@ -211,7 +172,7 @@ public static unsafe class DecodeStack
                     // attention: h = x + o_proj(attention(norm(x)))
                     RmsNorm(_x, layer.InputNorm, layer.InputEps, normed, s.Hidden);
                     int qRows = layer.Q.Rows, kRows = layer.K.Rows;
-                    while (Take(part, ChunkRows(s.Hidden), out int r0, out int r1))
+                    while (_shares.Take(part, RowShares.ChunkRows(s.Hidden), out int r0, out int r1))
                         for (int r = r0; r < r1; r++)
                         {
                             if (r < qRows) q[r] = Row(in layer.Q, r, normed);
@@ -225,15 +186,15 @@ public static unsafe class DecodeStack
                         Cos = _cos, Sin = _sin, Keys = layer.Keys, Values = layer.Values, Out = attention,
                         Heads = s.Heads, KvHeads = s.KvHeads, Dim = s.Dim, Position = s.Position, Capacity = layer.Capacity,
                     };
-                    while (Take(part, 1, out int kv, out _)) DecodeAttention.KvHead(in inputs, kv, scratch);
+                    while (_shares.Take(part, 1, out int kv, out _)) DecodeAttention.KvHead(in inputs, kv, scratch);
                     Barrier(s.Hidden);
-                    while (Take(part, ChunkRows(layer.O.Cols), out int r0, out int r1))
+                    while (_shares.Take(part, RowShares.ChunkRows(layer.O.Cols), out int r0, out int r1))
                         for (int r = r0; r < r1; r++) h[r] = _x[r] + Row(in layer.O, r, attention);
                     Barrier(s.Intermediate);
 
                     // MLP: x = h + down(silu(gate(norm(h))) · up(norm(h)))
                     RmsNorm(h, layer.PostNorm, layer.PostEps, normed, s.Hidden);
-                    while (Take(part, ChunkRows(s.Hidden), out int r0, out int r1))
+                    while (_shares.Take(part, RowShares.ChunkRows(s.Hidden), out int r0, out int r1))
                     {
                         // the chunk's gate rows, then its up rows: one weight streamed at a time
                         for (int r = r0; r < r1; r++) act[r] = Row(in layer.Gate, r, normed);
@@ -244,7 +205,7 @@ public static unsafe class DecodeStack
                         }
                     }
                     Barrier(s.Hidden);
-                    while (Take(part, ChunkRows(s.Intermediate), out int r0, out int r1))
+                    while (_shares.Take(part, RowShares.ChunkRows(s.Intermediate), out int r0, out int r1))
                         for (int r = r0; r < r1; r++) _x[r] = h[r] + Row(in layer.Down, r, act);
                     Barrier(QkvRows(s));
                 }

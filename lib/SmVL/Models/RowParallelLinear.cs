@@ -9,10 +9,10 @@ namespace SmVL.Models;
 /// <summary>
 /// A linear layer applied to a single row (one token of one sequence: a decode step), the product that
 /// decides decode speed: every weight is read once per token, so it runs at memory bandwidth or not at
-/// all. libtorch computes a one-row product on one thread. Here the weight's rows are cut into one
-/// block per thread (<see cref="WorkerTeam"/>) and each thread reads its block front to back, one
-/// row at a time (a single sequential stream, which the hardware prefetcher follows best), with four
-/// AVX-512 accumulators per row. Each row is summed by one thread in a fixed order, so the result
+/// all. libtorch computes a one-row product on one thread. Here the weight's rows are shared between
+/// the threads of a <see cref="WorkerTeam"/> (<see cref="RowShares"/>: one block each, read front to
+/// back one row at a time — a single sequential stream, which the hardware prefetcher follows best —
+/// and the slower thread's last rows taken by the faster), with four AVX-512 accumulators per row. Each row is summed by one thread in a fixed order, so the result
 /// does not depend on the thread count; it is not bitwise libtorch's product (a different summation
 /// order), as llama.cpp's is not either. Without AVX-512
 /// (or for a width that is not a multiple of 16) the row is multiplied against the blocks as one
@@ -129,14 +129,6 @@ public static unsafe class RowParallelLinear
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Part <paramref name="part"/>'s rows of <paramref name="rows"/> split into <paramref name="parts"/> contiguous blocks (multiples of four, the last taking the rest).</summary>
-    internal static (int First, int End) Block(int rows, int parts, int part)
-    {
-        int block = (rows / parts + 3) & ~3;
-        int first = Math.Min(rows, part * block);
-        return (first, part == parts - 1 ? rows : Math.Min(rows, first + block));
-    }
-
     /// <summary>A contiguous tensor's first float. Tensor memory is native (never moved by the GC), so its address can be kept without pinning.</summary>
     internal static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
@@ -166,6 +158,7 @@ public static unsafe class RowParallelLinear
     private sealed class RowKernel
     {
         private readonly Action<int> _part;
+        private readonly RowShares _shares = new();
         private readonly Product[] _products = new Product[4];
         private float* _x;
         private int _count, _rows, _cols, _parts;
@@ -194,6 +187,7 @@ public static unsafe class RowParallelLinear
                 }
                 // Small jobs on one thread: waking a worker costs more than the rows.
                 _parts = (long)_rows * _cols < 64 * 1024 ? 1 : team.Size;
+                _shares.Deal(_rows, _parts);
                 if (_parts == 1) Part(0); else team.Run(_part);
             }
         }
@@ -202,16 +196,16 @@ public static unsafe class RowParallelLinear
         private void Part(int part)
         {
             if (part >= _parts) return;
-            var (r0, r1) = Block(_rows, _parts, part);
-            for (int i = 0, first = 0; i < _count && first < r1; first += _products[i].Rows, i++)
-            {
-                var p = _products[i];
-                for (int r = Math.Max(r0, first) - first, end = Math.Min(r1, first + p.Rows) - first; r < end; r++)
+            while (_shares.Take(part, RowShares.ChunkRows(_cols), out int r0, out int r1))
+                for (int i = 0, first = 0; i < _count && first < r1; first += _products[i].Rows, i++)
                 {
-                    float dot = Dot(p.W + (long)r * _cols, _x, _cols);
-                    p.Y[r] = p.B is null ? dot : dot + p.B[r];
+                    var p = _products[i];
+                    for (int r = Math.Max(r0, first) - first, end = Math.Min(r1, first + p.Rows) - first; r < end; r++)
+                    {
+                        float dot = Dot(p.W + (long)r * _cols, _x, _cols);
+                        p.Y[r] = p.B is null ? dot : dot + p.B[r];
+                    }
                 }
-            }
         }
     }
 }
