@@ -110,6 +110,13 @@ public class BenchTests(ITestOutputHelper log)
         Assert.True(headline["read_gbps"]!.GetValue<double>() > 0);
         Assert.Equal(report.HeadlineDecode.KvTokensPerSecond * headline["bytes_per_token"]!.GetValue<long>() / (headline["read_gbps"]!.GetValue<double>() * 1e9),
                      headline["bandwidth_fraction"]!.GetValue<double>(), 9);
+        // The median fraction: the median of the headline decode's own token times against the probe's median run (two probes, pooled).
+        var ctx = json["decode"]!["contexts"]!.AsArray().First(d => d!["context"]!.GetValue<long>() == 32)!;
+        var tokenMs = ctx["token_ms"]!.AsArray().Select(t => t!.GetValue<double>()).ToArray();
+        Assert.Equal(s.DecodeTokens, tokenMs.Length);
+        Assert.True(ctx["read_median_gbps"]!.GetValue<double>() <= ctx["read_gbps"]!.GetValue<double>());
+        Assert.Equal(headline["bytes_per_token"]!.GetValue<long>() / (tokenMs.Order().ElementAt(1) / 1e3) / (ctx["read_median_gbps"]!.GetValue<double>() * 1e9),
+                     headline["bandwidth_fraction_median"]!.GetValue<double>(), 6);
         Assert.Equal(3, json["train_step"]!["breakdown"]!.AsObject().Count);     // context 64 = the headline length
 
         // The freeze audit: no frozen gradient, AdamW state for the connector only (two fp32 moments).

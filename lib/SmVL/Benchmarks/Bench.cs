@@ -52,15 +52,16 @@ public static class Bench
         var vision = VisionBench.Run(model.model.vision_model, s.VisionTiles, s.VisionRepeats, ceilings.MatmulFp32Gflops);
         Done("vision", vision.PeakRssBytes);
 
-        // Each decode against the read bandwidth measured just before and after it (the better of the two): a shared
-        // machine's bandwidth moves within minutes, so a bound from another phase of the bench would measure the
-        // machine's state as much as the decoder.
+        // Each decode against the read bandwidth measured just before and after it (the best run of the two probes,
+        // and their median run): a shared machine's bandwidth moves within minutes, so a bound from another phase of
+        // the bench would measure the machine's state as much as the decoder.
         var decode = new List<DecodeResult>();
         foreach (var context in s.DecodeContexts)
         {
-            double before = Ceilings.MeasureReadGbps(s.ReadProbeBytes, s.CeilingRepeats);
-            var r = DecodeBench.Run(model, context, s.DecodeTokens, s.RecomputeRepeats, before);
-            r = r with { ReadGbps = Math.Max(before, Ceilings.MeasureReadGbps(s.ReadProbeBytes, s.CeilingRepeats)) };
+            var before = Ceilings.ReadSeconds(s.ReadProbeBytes, s.CeilingRepeats);
+            var r = DecodeBench.Run(model, context, s.DecodeTokens, s.RecomputeRepeats, s.ReadProbeBytes / before.Min() / 1e9);
+            var probes = before.Concat(Ceilings.ReadSeconds(s.ReadProbeBytes, s.CeilingRepeats)).ToArray();
+            r = r with { ReadGbps = s.ReadProbeBytes / probes.Min() / 1e9, ReadMedianGbps = s.ReadProbeBytes / DecodeResult.Median(probes) / 1e9 };
             decode.Add(r);
             Done($"decode_ctx_{context}", r.PeakRssBytes);
         }

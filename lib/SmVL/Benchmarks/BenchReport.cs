@@ -88,7 +88,8 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
             },
             ["decode"] = new JsonObject
             {
-                ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["context"] = d.Context,
+                ["kv_speedup"] = d.KvSpeedup, ["bandwidth_fraction"] = d.BandwidthFraction, ["bandwidth_fraction_median"] = d.BandwidthFractionMedian,
+                ["context"] = d.Context,
                 ["bytes_per_token"] = d.WeightBytesPerToken + d.KvBytesPerToken, ["read_gbps"] = d.ReadGbps,
                 ["kernels_speedup"] = UnsplitDecode is { } u ? d.KvTokensPerSecond / u.KvTokensPerSecond : null,
                 ["libtorch_tokens_per_s"] = UnsplitDecode?.KvTokensPerSecond,
@@ -179,8 +180,9 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         ["context"] = r.Context, ["tokens"] = r.Tokens, ["kv_tokens_per_s"] = r.KvTokensPerSecond,
         ["recompute_tokens_per_s"] = r.RecomputeTokensPerSecond, ["kv_speedup"] = r.KvSpeedup,
         ["prefill_tokens_per_s"] = r.PrefillTokensPerSecond, ["weight_bytes_per_token"] = r.WeightBytesPerToken,
-        ["kv_bytes_per_token"] = r.KvBytesPerToken, ["read_gbps"] = r.ReadGbps, ["bound_tokens_per_s"] = r.BoundTokensPerSecond,
-        ["bandwidth_fraction"] = r.BandwidthFraction, ["peak_rss_bytes"] = r.PeakRssBytes,
+        ["kv_bytes_per_token"] = r.KvBytesPerToken, ["read_gbps"] = r.ReadGbps, ["read_median_gbps"] = r.ReadMedianGbps > 0 ? r.ReadMedianGbps : null,
+        ["bound_tokens_per_s"] = r.BoundTokensPerSecond, ["token_ms"] = new JsonArray(r.TokenSeconds.Select(t => (JsonNode?)(t * 1e3)).ToArray()),
+        ["bandwidth_fraction"] = r.BandwidthFraction, ["bandwidth_fraction_median"] = r.BandwidthFractionMedian, ["peak_rss_bytes"] = r.PeakRssBytes,
     };
 
     public void Save(string path)
@@ -212,9 +214,10 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
                  $"; kernel time {(PlainTwin ?? HeadlineTrain).KernelTimeFraction:P0} of CPU");
         Line($"{"vision",-12}{Vision.TilesPerSecond:F2} tiles/s, {Vision.Gflops:F1} GFLOP/s, MFU {Vision.Mfu:P0}");
         Line("");
-        Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"read GB/s",11}{"bound tok/s",13}{"of bound",10}");
+        Line($"{"decode",-12}{"ctx",6}{"kv tok/s",10}{"recompute",11}{"speedup",9}{"MB/token",10}{"read GB/s",11}{"bound tok/s",13}{"of bound",10}{"medians",9}");
         foreach (var d in Decode)
-            Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.ReadGbps,11:F1}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}");
+            Line($"{"",-12}{d.Context,6}{d.KvTokensPerSecond,10:F2}{d.RecomputeTokensPerSecond,11:F3}{d.KvSpeedup,8:F1}×{(d.WeightBytesPerToken + d.KvBytesPerToken) / 1e6,10:F0}{d.ReadGbps,11:F1}{d.BoundTokensPerSecond,13:F2}{d.BandwidthFraction,10:P0}{d.BandwidthFractionMedian,9:P0}");
+        Line($"{"",-12}(of bound: mean tokens/s against the read probe's best run; medians: the median token against the probe's median run)");
         if (UnsplitDecode is { } un)
             Line($"{"",-12}ctx {un.Context}: SmVL's decode kernels (row products, fused attention) {HeadlineDecode.KvTokensPerSecond / un.KvTokensPerSecond:F2}× libtorch's ops " +
                  $"({un.KvTokensPerSecond:F2} tok/s), same tokens: {(un.Generated.SequenceEqual(HeadlineDecode.Generated) ? "yes" : "NO")}");
@@ -240,7 +243,7 @@ public sealed record BenchReport(BenchSettings Settings, Ceilings Ceilings, long
         foreach (var r in Extrapolation)
             Line($"{r.Run,-14}{r.Samples,9}{r.Seq,6}{(r.Lean ? "yes" : "no"),6}{r.CpuHours,11:F1}{r.GpuHours,11:F2}");
         Line($"headline   train_step.mfu {HeadlineTrain.Mfu:P1} and peak_rss_gb {HeadlineTrain.PeakRssBytes / 1e9:F2} (seq {HeadlineTrain.Seq}{(HeadlineTrain.Lean ? ", lean" : "")}); decode.kv_speedup {HeadlineDecode.KvSpeedup:F1}× and " +
-             $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (ctx {HeadlineDecode.Context}); " +
+             $"bandwidth_fraction {HeadlineDecode.BandwidthFraction:P0} (median token against median probe {HeadlineDecode.BandwidthFractionMedian:P0}; ctx {HeadlineDecode.Context}); " +
              (Resume is { } hr ? $"resume.startup_s {hr.StartupSeconds:F2} (step {hr.Step}); " : "") + $"wall {WallSeconds:F0} s");
         return sb.ToString();
     }

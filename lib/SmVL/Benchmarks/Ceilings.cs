@@ -36,13 +36,23 @@ public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, 
         CopyGbps = Math.Max(CopyGbps, other.CopyGbps), ReadGbps = Math.Max(ReadGbps, other.ReadGbps),
     };
 
-    /// <summary>A sum over a float32 buffer of <paramref name="bytes"/>: bytes read once.</summary>
-    public static double MeasureReadGbps(long bytes, int repeats)
+    /// <summary>A sum over a float32 buffer of <paramref name="bytes"/>: bytes read once, at the best of <paramref name="repeats"/>.</summary>
+    public static double MeasureReadGbps(long bytes, int repeats) => bytes / ReadSeconds(bytes, repeats).Min() / 1e9;
+
+    /// <summary>Each of <paramref name="repeats"/> timed sums over a float32 buffer of <paramref name="bytes"/>, after one untimed warm-up.</summary>
+    public static double[] ReadSeconds(long bytes, int repeats)
     {
         using var scope = NewDisposeScope();
         var src = ones(bytes / 4);
-        double best = BestSeconds(() => src.sum().Dispose(), repeats);
-        return bytes / best / 1e9;
+        src.sum().Dispose();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            src.sum().Dispose();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        return times;
     }
 
     /// <summary>2n³ FLOPs per n×n product, best of <paramref name="repeats"/> after one warm-up.</summary>

@@ -11,17 +11,36 @@ namespace SmVL.Benchmarks;
 /// <param name="RecomputeTokensPerSecond">one token by a full forward over the whole context, no cache</param>
 /// <param name="WeightBytesPerToken">weights one decode step must read (decoder layers + the head; the embedding gather reads one row)</param>
 /// <param name="KvBytesPerToken">the cache one decode step must read at this context</param>
-/// <param name="ReadGbps">the read bandwidth the bound is from: a read probe of the step's bytes beside this decode (<see cref="Bench"/>)</param>
+/// <param name="ReadGbps">the read bandwidth the bound is from: a read probe of the step's bytes beside this decode (<see cref="Bench"/>), its best run</param>
+/// <param name="ReadMedianGbps">the same probe's median run (0: not measured)</param>
+/// <param name="TokenSeconds">each cached step's time, from the previous token to this one</param>
 /// <param name="Prompt">the context's ids (random text ids)</param>
 /// <param name="Generated">the greedy tokens, the first from the prefill</param>
 public sealed record DecodeResult(long Context, int Tokens, double KvTokensPerSecond, double RecomputeTokensPerSecond,
                                   double PrefillTokensPerSecond, long WeightBytesPerToken, long KvBytesPerToken,
-                                  double ReadGbps, long? PeakRssBytes, long[] Prompt, long[] Generated)
+                                  double ReadGbps, long? PeakRssBytes, long[] Prompt, long[] Generated, double[] TokenSeconds, double ReadMedianGbps = 0)
 {
     /// <summary>Read bandwidth / (weight + cache bytes): no decoder can read its inputs faster.</summary>
     public double BoundTokensPerSecond => ReadGbps * 1e9 / (WeightBytesPerToken + KvBytesPerToken);
     public double KvSpeedup => KvTokensPerSecond / RecomputeTokensPerSecond;
+
+    /// <summary>The decode's mean rate against the read probe's best run: what a user gets, against the machine at its quietest.</summary>
     public double BandwidthFraction => KvTokensPerSecond / BoundTokensPerSecond;
+
+    /// <summary>
+    /// The median token against the read probe's median run: the same statistic on both sides, so a shared
+    /// machine's slow moments (which stretch tokens and sums alike) weigh on neither; null without the median probe.
+    /// </summary>
+    public double? BandwidthFractionMedian => ReadMedianGbps > 0 && TokenSeconds.Length > 0
+        ? (WeightBytesPerToken + KvBytesPerToken) / Median(TokenSeconds) / (ReadMedianGbps * 1e9)
+        : null;
+
+    public static double Median(IReadOnlyCollection<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
 }
 
 /// <summary>
@@ -62,8 +81,9 @@ public static class DecodeBench
         var t = config.TextConfig;
         long weights = WeightBytesPerToken(t, sizeof(float));
         long kv = KvCacheBytes(t, context, sizeof(float));
+        var steps = arrivals.Zip(arrivals.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalSeconds).ToArray();
         return new DecodeResult(context, tokens, tokens / decode, 1.0 / recompute, context / prefill,
-                                weights, kv, readGbps, MemoryProbe.PeakBytes, prompt, generated);
+                                weights, kv, readGbps, MemoryProbe.PeakBytes, prompt, generated, steps);
     }
 
     /// <summary>Decoder-layer weights (projections and norms), the final norm and the LM head (tied or not, read once).</summary>
