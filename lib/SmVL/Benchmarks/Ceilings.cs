@@ -39,20 +39,12 @@ public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, 
     /// <summary>A sum over a float32 buffer of <paramref name="bytes"/>: bytes read once, at the best of <paramref name="repeats"/>.</summary>
     public static double MeasureReadGbps(long bytes, int repeats) => bytes / ReadSeconds(bytes, repeats).Min() / 1e9;
 
-    /// <summary>Each of <paramref name="repeats"/> timed sums over a float32 buffer of <paramref name="bytes"/>, after one untimed warm-up.</summary>
+    /// <summary>Each of <paramref name="repeats"/> timed sums over a float32 buffer of <paramref name="bytes"/> (<see cref="Seconds"/>).</summary>
     public static double[] ReadSeconds(long bytes, int repeats)
     {
         using var scope = NewDisposeScope();
         var src = ones(bytes / 4);
-        src.sum().Dispose();
-        var times = new double[repeats];
-        for (int i = 0; i < repeats; i++)
-        {
-            var t0 = Stopwatch.GetTimestamp();
-            src.sum().Dispose();
-            times[i] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        }
-        return times;
+        return Seconds(() => src.sum().Dispose(), repeats);
     }
 
     /// <summary>2n³ FLOPs per n×n product, best of <paramref name="repeats"/> after one warm-up.</summary>
@@ -76,16 +68,19 @@ public sealed record Ceilings(double MatmulFp32Gflops, double MatmulBf16Gflops, 
     }
 
     /// <summary>Fastest of <paramref name="repeats"/> timed calls, after one untimed warm-up.</summary>
-    public static double BestSeconds(Action work, int repeats)
+    public static double BestSeconds(Action work, int repeats) => Seconds(work, repeats).Min();
+
+    /// <summary>Each of <paramref name="repeats"/> timed calls, after one untimed warm-up.</summary>
+    public static double[] Seconds(Action work, int repeats)
     {
         work();
-        double best = double.MaxValue;
+        var times = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {
             var t0 = Stopwatch.GetTimestamp();
             work();
-            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
-        return best;
+        return times;
     }
 }

@@ -112,9 +112,9 @@ public static unsafe class DecodeAttention
             NormRope(a.Q + (h * group + g) * dim, a.QNorm, a.QEps, a.Cos, a.Sin, queries + g * dim, dim);
 
         // scores[g, s] = q_g · k_s / √D: each key read once for the group, two queries per load. Meanwhile the keys
-        // a few rows ahead are fetched into L1 and each value row into L2 (a prefetch never faults, past the buffer
-        // either): one head's cache is too short a stream for the hardware prefetcher to reach full speed on, and
-        // the values are read right after.
+        // a few rows ahead are fetched into L1 and each value row into L2 (a prefetch past the buffer's end does not
+        // fault): one head's cache is too short a stream for the hardware prefetcher to reach full speed on, and the
+        // values are read right after.
         for (int s = 0; s < length; s++)
         {
             float* key = keys + (long)s * dim, ahead = key + PrefetchRows * dim, value = values + (long)s * dim;
